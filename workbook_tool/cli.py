@@ -1,0 +1,120 @@
+"""The command line: parse, call the library, render, exit. Nothing else."""
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .desk import Desk, DeskError
+from .spec import SpecError, load_spec, spec_as_json
+
+
+def root_option(fn):
+    @click.option("--root", type=click.Path(file_okay=False), default=".", show_default=True,
+                  help="办公桌文件夹（specs/、templates/、inbox/、consolidated/ 所在处）/ desk folder.")
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return fn(*args, **kwargs)
+    return wrapper
+
+
+def spec_option(fn):
+    return click.option("--spec", "spec_path", metavar="DIR",
+                        help="县规格文件夹，如 specs/shengsi / the county's spec folder.")(fn)
+
+
+def period_option(fn):
+    return click.option("--period", required=True, metavar="YYYY-MM",
+                        help="报送期次，如 2023-05 / reporting period.")(fn)
+
+
+def friendly(fn):
+    """Turn every library error into a clear Chinese message and an exit status; never a traceback."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except SpecError as exc:
+            for problem in exc.problems:
+                click.echo(problem, err=True)
+            click.echo(f"规格文件有 {len(exc.problems)} 处问题，请按上面的提示修改。", err=True)
+            sys.exit(1)
+        except DeskError as exc:
+            click.echo(f"错误：{exc}", err=True)
+            sys.exit(1)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            click.echo("已中断。", err=True)
+            sys.exit(130)
+        except Exception as exc:  # the last line of defence: no traceback reaches the office
+            click.echo(f"程序内部错误（{type(exc).__name__}: {exc}）。请把本条信息发给技术支持。", err=True)
+            sys.exit(1)
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="workbook-tool")
+def main():
+    """十项重大工程进度表：生成锁定模板、汇总报回文件。
+
+    Progress-table templates and consolidation for a county's ten major projects.
+
+    \b
+    每月流程 / monthly cycle:
+      workbook-tool generate --spec specs/shengsi --period 2023-05
+      （把 templates/ 下的文件发给各单位，报回的文件放进 inbox/）
+      workbook-tool consolidate --spec specs/shengsi --period 2023-05
+    """
+
+
+@main.command()
+@click.argument("county")
+@root_option
+@friendly
+def init(county, root):
+    """用示例县的规格新建办公桌 / scaffold a desk from an example county (shengsi, yunhe)."""
+    from .workflow import init_desk
+    target = init_desk(root, county)
+    click.echo(f"已建立办公桌：规格在 {target}，工作文件夹 templates/、inbox/、consolidated/ 已就绪。")
+    click.echo(f"下一步：workbook-tool check-spec --spec {target}")
+
+
+@main.command("check-spec")
+@spec_option
+@click.option("--json", "as_json", is_flag=True, help="输出规范化后的规格 JSON / print the normalised spec as JSON.")
+@root_option
+@friendly
+def check_spec(spec_path, as_json, root):
+    """检查规格文件，列出全部问题 / validate a county's spec and summarise it."""
+    from .workflow import spec_summary
+    spec = load_spec(Desk(root).spec_folder(spec_path))
+    if as_json:
+        click.echo(json.dumps(spec_as_json(spec), ensure_ascii=False, indent=2))
+        return
+    for line in spec_summary(spec):
+        click.echo(line)
+    click.echo("规格检查通过。")
+
+
+@main.command()
+@spec_option
+@period_option
+@click.option("--units", "units", multiple=True, metavar="NAME",
+              help="只为这些单位生成（可重复）/ only these units (repeatable).")
+@root_option
+@friendly
+def generate(spec_path, period, units, root):
+    """为每个责任单位生成锁定模板和分发清单 / write one locked template per unit."""
+    from .workflow import generate_templates
+    spec, period, out_dir, results = generate_templates(root, spec_path, period, units)
+    click.echo(f"已生成 {len(results)} 个单位的模板（{spec.county} {period.label}）：{out_dir}")
+    click.echo(f"分发清单：{out_dir / '分发清单.xlsx'}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,751 @@
+"""Specs: YAML files → validated, frozen spec objects.
+
+Every problem is collected and reported at once as ``file:line: message``;
+near-miss unit names get a did-you-mean suggestion.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import yaml
+
+TABLE_KEYS = ("indicators", "tasks", "projects", "problems")
+DIRECTIONS = ("higher", "lower")
+KINDS = ("cumulative", "level")
+
+
+class SpecError(Exception):
+    """All problems found while loading a spec."""
+
+    def __init__(self, problems):
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+# -- YAML with line numbers ---------------------------------------------------
+
+class _Map(dict):
+    """A mapping that remembers the line of itself and of each key."""
+
+    line = 0
+    key_lines: dict
+
+
+class _Seq(list):
+    line = 0
+    item_lines: list
+
+
+class _LineLoader(yaml.SafeLoader):
+    pass
+
+
+def _construct_map(loader, node):
+    loader.flatten_mapping(node)
+    result = _Map()
+    result.line = node.start_mark.line + 1
+    result.key_lines = {}
+    for key_node, value_node in node.value:
+        # Keys stay plain text: YAML 1.1 would read `no:` as False and `3:` as an int.
+        if isinstance(key_node, yaml.ScalarNode):
+            key = key_node.value
+        else:
+            key = loader.construct_object(key_node, deep=True)
+        if key in result:
+            raise yaml.MarkedYAMLError(
+                problem=f"重复的键 {key!r}", problem_mark=key_node.start_mark)
+        result[key] = loader.construct_object(value_node, deep=True)
+        result.key_lines[key] = key_node.start_mark.line + 1
+    return result
+
+
+def _construct_seq(loader, node):
+    result = _Seq(loader.construct_object(child, deep=True) for child in node.value)
+    result.line = node.start_mark.line + 1
+    result.item_lines = [child.start_mark.line + 1 for child in node.value]
+    return result
+
+
+def _construct_str(loader, node):
+    return loader.construct_scalar(node)
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_map)
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_seq)
+# Dates stay strings so that we can report them with our own message.
+_LineLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_str)
+
+
+# -- the model ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Unit:
+    name: str
+    aliases: tuple = ()
+    contact: str = ""
+    phone: str = ""
+    email: str = ""
+
+
+@dataclass(frozen=True)
+class Indicator:
+    id: str
+    name: str
+    measure: str
+    target: float
+    year: int
+    direction: str
+    kind: str
+    annual: float
+    units: tuple
+    plan: tuple = ()  # ((month, cumulative value), ...)
+
+    def planned_share(self, month: int) -> float:
+        """序时进度 for the given month (0..1)."""
+        if self.direction == "lower" or self.kind == "level":
+            return 1.0
+        if self.plan and self.annual:
+            done = 0.0
+            for m, value in self.plan:
+                if m <= month:
+                    done = value
+            return round(done / self.annual, 6)
+        return round(month / 12, 6)
+
+
+@dataclass(frozen=True)
+class Task:
+    id: str
+    name: str
+    milestone: str
+    due: Optional[dt.date]
+    units: tuple
+    partners: tuple = ()
+
+
+@dataclass(frozen=True)
+class MajorProject:
+    id: str
+    name: str
+    content: str
+    owner: str
+    total_investment: Optional[float]
+    annual_plan: Optional[float]
+    planned_start: Optional[dt.date]
+
+
+@dataclass(frozen=True)
+class Problem:
+    id: str
+    description: str
+    raised: Optional[dt.date]
+    units: tuple
+    measures: str
+    due: Optional[dt.date]
+
+
+@dataclass(frozen=True)
+class Project:
+    no: int
+    name: str
+    convener: str
+    lead_units: tuple
+    units: tuple           # responsible units, groups expanded, canonical names
+    goal: str
+    indicators: tuple = ()
+    tasks: tuple = ()
+    major_projects: tuple = ()
+    problems: tuple = ()
+    file: str = ""
+
+    @property
+    def all_units(self) -> tuple:
+        seen = dict.fromkeys(self.lead_units)
+        seen.update(dict.fromkeys(self.units))
+        return tuple(seen)
+
+    @property
+    def label(self) -> str:
+        return f"{self.no:02d} {self.name}"
+
+
+@dataclass(frozen=True)
+class Spec:
+    county: str
+    code: str
+    issuer: str
+    office_unit: str
+    office_contact: str
+    office_phone: str
+    office_email: str
+    plan_years: tuple
+    tables: tuple
+    deadline_day: int
+    yellow: float
+    blank_projects: int
+    blank_problems: int
+    units: tuple
+    groups: dict = field(hash=False, compare=False)
+    projects: tuple = ()
+    folder: str = ""
+
+    def unit(self, name: str) -> Unit:
+        for unit in self.units:
+            if unit.name == name:
+                return unit
+        raise KeyError(name)
+
+    def resolve(self, name: str) -> Optional[str]:
+        for unit in self.units:
+            if name == unit.name or name in unit.aliases:
+                return unit.name
+        return None
+
+    @property
+    def responsible_units(self) -> tuple:
+        """Every unit that gets a template, in registry order."""
+        used = set()
+        for project in self.projects:
+            used.update(project.all_units)
+        return tuple(u.name for u in self.units if u.name in used)
+
+    def projects_of(self, unit: str) -> tuple:
+        return tuple(p for p in self.projects if unit in p.all_units)
+
+    def uses(self, table: str) -> bool:
+        return table in self.tables
+
+
+# -- loading --------------------------------------------------------------------
+
+COUNTY_KEYS = {"county", "code", "issuer", "office", "plan_years", "tables", "deadline_day",
+               "lights", "blank_rows", "units", "groups"}
+COUNTY_REQUIRED = {"county", "code", "plan_years", "tables", "units"}
+OFFICE_KEYS = {"host_unit", "contact", "phone", "email"}
+UNIT_KEYS = {"name", "aliases", "contact", "phone", "email"}
+PROJECT_KEYS = {"no", "name", "convener", "lead_units", "units", "goal", "indicators", "tasks",
+                "major_projects", "problems"}
+PROJECT_REQUIRED = {"no", "name", "convener", "lead_units", "units", "goal"}
+INDICATOR_KEYS = {"id", "name", "measure", "target", "year", "direction", "kind", "annual",
+                  "plan", "units"}
+INDICATOR_REQUIRED = {"id", "name", "measure", "target", "year", "direction"}
+TASK_KEYS = {"id", "name", "milestone", "due", "units", "partners"}
+TASK_REQUIRED = {"id", "name"}
+MAJOR_KEYS = {"id", "name", "content", "owner", "total_investment", "annual_plan", "planned_start"}
+MAJOR_REQUIRED = {"id", "name", "owner", "total_investment", "annual_plan"}
+PROBLEM_KEYS = {"id", "description", "raised", "units", "measures", "due"}
+PROBLEM_REQUIRED = {"id", "description"}
+
+
+class _Collector:
+    """Collects problems with their file and line."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.problems: list[str] = []
+
+    def add(self, path: Path, line: int, message: str):
+        try:
+            shown = path.relative_to(self.root.parent)
+        except ValueError:
+            shown = path
+        self.problems.append(f"{shown}:{line}: {message}")
+
+
+def _line(node, key=None):
+    if key is not None and isinstance(node, _Map):
+        return node.key_lines.get(key, node.line)
+    return getattr(node, "line", 0) or 1
+
+
+def load_spec(folder) -> Spec:
+    """Load and validate ``specs/<county>/``; raise SpecError with every problem."""
+    folder = Path(folder)
+    out = _Collector(folder)
+    county_file = folder / "county.yaml"
+    if not folder.is_dir():
+        raise SpecError([f"{folder}: 找不到规格文件夹。请用 --spec 指定如 specs/shengsi 的文件夹。"])
+    if not county_file.is_file():
+        raise SpecError([f"{county_file}: 找不到 county.yaml。每个县的规格文件夹需要一个 county.yaml。"])
+    doc = _read_yaml(county_file, out)
+    if doc is None:
+        raise SpecError(out.problems)
+    base = _load_county(doc, county_file, out)
+    project_files = sorted((folder / "projects").glob("*.yaml")) if (folder / "projects").is_dir() else []
+    if not project_files:
+        out.add(county_file, 1, "没有工程文件：请在 projects/ 下为每项工程建一个 .yaml 文件。")
+    projects = []
+    for path in project_files:
+        pdoc = _read_yaml(path, out)
+        if pdoc is not None and base is not None:
+            project = _load_project(pdoc, path, base, out)
+            if project is not None:
+                projects.append(project)
+    if base is not None:
+        _check_projects(projects, base, out)
+    if out.problems:
+        raise SpecError(out.problems)
+    projects.sort(key=lambda p: p.no)
+    return Spec(**{**base, "projects": tuple(projects), "folder": str(folder)})
+
+
+def _read_yaml(path: Path, out: _Collector):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        out.add(path, 1, "文件不是 UTF-8 编码。请用 UTF-8 保存。")
+        return None
+    try:
+        doc = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        out.add(path, line, f"YAML 格式错误：{exc.problem or exc.context}")
+        return None
+    except yaml.YAMLError as exc:
+        out.add(path, 1, f"YAML 格式错误：{exc}")
+        return None
+    if not isinstance(doc, _Map):
+        out.add(path, 1, "文件内容应为键值对（mapping）。")
+        return None
+    return doc
+
+
+def _check_keys(node, allowed, required, path, out, what):
+    for key in node:
+        if key not in allowed:
+            hint = _suggest(str(key), allowed)
+            out.add(path, _line(node, key), f"{what}中有未知的键 {key!r}{hint}")
+    for key in sorted(required - set(node)):
+        out.add(path, _line(node), f"{what}缺少必填键 {key!r}")
+
+
+def _suggest(word, choices) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"，是否应为 {close[0]!r}？" if close else "。"
+
+
+def _text(node, key, path, out, default=None, required=True):
+    value = node.get(key, default)
+    if value is None:
+        if required:
+            return ""
+        return default
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str):
+        out.add(path, _line(node, key), f"{key!r} 应为文字。")
+        return ""
+    return value.strip()
+
+
+def _number(node, key, path, out, required=True):
+    value = node.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        out.add(path, _line(node, key), f"{key!r} 应为数字，不能是 {value!r}。")
+        return None
+    return float(value)
+
+
+def _date(node, key, path, out):
+    value = node.get(key)
+    if value in (None, ""):
+        return None
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        out.add(path, _line(node, key), f"{key!r} 应为日期 YYYY-MM-DD，不能是 {value!r}。")
+        return None
+
+
+def _list_of_text(node, key, path, out):
+    value = node.get(key, [])
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        out.add(path, _line(node, key), f"{key!r} 应为文字列表。")
+        return []
+    return [v.strip() for v in value]
+
+
+def _load_county(doc, path, out):
+    _check_keys(doc, COUNTY_KEYS, COUNTY_REQUIRED, path, out, "county.yaml ")
+    code = _text(doc, "code", path, out)
+    if code and not re.fullmatch(r"[a-z][a-z0-9_-]*", code):
+        out.add(path, _line(doc, "code"), f"code 只能用小写英文字母、数字、- 和 _，不能是 {code!r}。")
+    years = doc.get("plan_years")
+    plan_years = (2023, 2027)
+    if years is not None:
+        if (not isinstance(years, list) or len(years) != 2
+                or not all(isinstance(y, int) and not isinstance(y, bool) for y in years)
+                or years[0] > years[1]):
+            out.add(path, _line(doc, "plan_years"), "plan_years 应为 [起始年, 结束年]，如 [2023, 2027]。")
+        else:
+            plan_years = tuple(years)
+    tables = doc.get("tables") or []
+    if not isinstance(tables, list) or not tables:
+        out.add(path, _line(doc, "tables"), f"tables 应为在用进度表的列表，可选：{', '.join(TABLE_KEYS)}。")
+        tables = []
+    for i, name in enumerate(tables):
+        if name not in TABLE_KEYS:
+            out.add(path, tables.item_lines[i], f"未知的进度表 {name!r}{_suggest(str(name), TABLE_KEYS)}"
+                    f" 可选：{', '.join(TABLE_KEYS)}。")
+    if len(set(tables)) != len(tables):
+        out.add(path, _line(doc, "tables"), "tables 中有重复的进度表。")
+    deadline_day = doc.get("deadline_day", 5)
+    if not isinstance(deadline_day, int) or isinstance(deadline_day, bool) or not 1 <= deadline_day <= 28:
+        out.add(path, _line(doc, "deadline_day"), "deadline_day 应为 1 到 28 之间的整数（次月几日前报送）。")
+        deadline_day = 5
+    lights = doc.get("lights") or _Map()
+    yellow = 10.0
+    if not isinstance(lights, dict):
+        out.add(path, _line(doc, "lights"), "lights 应为键值对，如 {yellow: 10}。")
+    else:
+        _check_keys(lights, {"yellow"}, set(), path, out, "lights ")
+        value = _number(lights, "yellow", path, out)
+        if value is not None:
+            if not 0 < value <= 100:
+                out.add(path, _line(lights, "yellow"), "lights.yellow 应为 0 到 100 之间的百分点数。")
+            else:
+                yellow = value
+    blank = doc.get("blank_rows") or _Map()
+    blank_projects, blank_problems = 3, 3
+    if isinstance(blank, dict):
+        _check_keys(blank, {"projects", "problems"}, set(), path, out, "blank_rows ")
+        for key in ("projects", "problems"):
+            v = blank.get(key)
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= 50):
+                out.add(path, _line(blank, key), f"blank_rows.{key} 应为 0 到 50 之间的整数。")
+        blank_projects = blank.get("projects", 3) if isinstance(blank.get("projects", 3), int) else 3
+        blank_problems = blank.get("problems", 3) if isinstance(blank.get("problems", 3), int) else 3
+    else:
+        out.add(path, _line(doc, "blank_rows"), "blank_rows 应为键值对。")
+
+    units = []
+    names = {}
+    raw_units = doc.get("units") or []
+    if not isinstance(raw_units, list):
+        out.add(path, _line(doc, "units"), "units 应为单位列表。")
+        raw_units = []
+    for i, node in enumerate(raw_units):
+        if not isinstance(node, dict):
+            out.add(path, raw_units.item_lines[i], "每个单位应为键值对，至少有 name。")
+            continue
+        _check_keys(node, UNIT_KEYS, {"name"}, path, out, "单位")
+        name = _text(node, "name", path, out)
+        aliases = _list_of_text(node, "aliases", path, out)
+        for spelled in [name, *aliases]:
+            if not spelled:
+                continue
+            if spelled in names:
+                out.add(path, _line(node, "name"), f"单位名称 {spelled!r} 重复（第 {names[spelled]} 行已有）。")
+            names[spelled] = _line(node, "name")
+        email = _text(node, "email", path, out)
+        if email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
+            out.add(path, _line(node, "email"), f"邮箱地址 {email!r} 格式不对。")
+        units.append(Unit(name=name, aliases=tuple(aliases), contact=_text(node, "contact", path, out),
+                          phone=_text(node, "phone", path, out), email=email))
+
+    def resolve(name):
+        for u in units:
+            if name == u.name or name in u.aliases:
+                return u.name
+        return None
+
+    groups = {}
+    raw_groups = doc.get("groups") or _Map()
+    if not isinstance(raw_groups, dict):
+        out.add(path, _line(doc, "groups"), "groups 应为 组名: [成员单位…] 的键值对。")
+        raw_groups = _Map()
+    for gname, members in raw_groups.items():
+        if gname in names:
+            out.add(path, _line(raw_groups, gname), f"组名 {gname!r} 与单位名称重复。")
+        if not isinstance(members, list) or not members:
+            out.add(path, _line(raw_groups, gname), f"组 {gname!r} 应列出成员单位。")
+            continue
+        resolved = []
+        for j, member in enumerate(members):
+            canonical = resolve(member) if isinstance(member, str) else None
+            if canonical is None:
+                out.add(path, members.item_lines[j],
+                        f"组 {gname!r} 的成员 {member!r} 不在单位名录中{_suggest_unit(member, names)}")
+            else:
+                resolved.append(canonical)
+        groups[gname] = tuple(resolved)
+
+    office = doc.get("office") or _Map()
+    office_unit = ""
+    if isinstance(office, dict):
+        _check_keys(office, OFFICE_KEYS, set(), path, out, "office ")
+        host = _text(office, "host_unit", path, out)
+        if host:
+            office_unit = resolve(host) or ""
+            if not office_unit:
+                out.add(path, _line(office, "host_unit"),
+                        f"办公室所在单位 {host!r} 不在单位名录中{_suggest_unit(host, names)}")
+    else:
+        out.add(path, _line(doc, "office"), "office 应为键值对。")
+        office = _Map()
+    county = _text(doc, "county", path, out)
+    return dict(
+        county=county, code=code,
+        issuer=_text(doc, "issuer", path, out) or f"{county}“十项重大工程”总专班办公室",
+        office_unit=office_unit, office_contact=_text(office, "contact", path, out),
+        office_phone=_text(office, "phone", path, out), office_email=_text(office, "email", path, out),
+        plan_years=plan_years, tables=tuple(t for t in TABLE_KEYS if t in tables),
+        deadline_day=deadline_day, yellow=yellow, blank_projects=blank_projects,
+        blank_problems=blank_problems, units=tuple(units), groups=groups,
+        _names=names,
+    )
+
+
+def _suggest_unit(name, names) -> str:
+    if not isinstance(name, str):
+        return "。"
+    close = difflib.get_close_matches(name, list(names), n=1, cutoff=0.6)
+    if not close:
+        # Chinese unit names differ by one or two characters: compare by containment too.
+        close = [n for n in names if name and (name in n or n in name)][:1]
+    return f"，是否应为 {close[0]!r}？" if close else "。请在 county.yaml 的 units 中登记该单位。"
+
+
+def _load_project(doc, path, base, out):
+    _check_keys(doc, PROJECT_KEYS, PROJECT_REQUIRED, path, out, "工程文件")
+    names = base["_names"]
+    groups = base["groups"]
+    units_by_name = {u.name: u for u in base["units"]}
+
+    def canonical(name):
+        if name in units_by_name:
+            return name
+        for u in base["units"]:
+            if name in u.aliases:
+                return u.name
+        return None
+
+    def unit_list(node, key, allow_groups=True):
+        seq = node.get(key) or []
+        if isinstance(seq, str):
+            seq = _Seq([seq])
+            seq.item_lines = [_line(node, key)]
+        if not isinstance(seq, list):
+            out.add(path, _line(node, key), f"{key!r} 应为单位列表。")
+            return ()
+        result = []
+        lines = getattr(seq, "item_lines", [_line(node, key)] * len(seq))
+        for i, name in enumerate(seq):
+            line = lines[i] if i < len(lines) else _line(node, key)
+            if not isinstance(name, str):
+                out.add(path, line, f"{key!r} 中的 {name!r} 应为单位名称。")
+                continue
+            name = name.strip()
+            if allow_groups and name in groups:
+                result.extend(groups[name])
+                continue
+            found = canonical(name)
+            if found is None:
+                out.add(path, line, f"单位 {name!r} 不在单位名录中{_suggest_unit(name, list(names) + list(groups))}")
+            else:
+                result.append(found)
+        return tuple(dict.fromkeys(result))
+
+    no = doc.get("no")
+    if not isinstance(no, int) or isinstance(no, bool) or not 1 <= no <= 99:
+        out.add(path, _line(doc, "no"), f"no 应为工程序号（1–10），不能是 {no!r}。")
+        no = 0
+    lead = unit_list(doc, "lead_units", allow_groups=False)
+    if not lead and "lead_units" in doc:
+        out.add(path, _line(doc, "lead_units"), "至少要有一个牵头单位。")
+    members = unit_list(doc, "units")
+    served = set(lead) | set(members)
+
+    def owners(node, key, default):
+        if key not in node:
+            return default
+        found = unit_list(node, key)
+        for name in found:
+            if name not in served:
+                out.add(path, _line(node, key),
+                        f"单位 {name!r} 不是本工程的牵头或责任单位。请先把它加入本工程的 units。")
+        return tuple(n for n in found if n in served) or default
+
+    def items(key, allowed, required, what):
+        seq = doc.get(key) or []
+        if not isinstance(seq, list):
+            out.add(path, _line(doc, key), f"{key!r} 应为列表。")
+            return []
+        result = []
+        for i, node in enumerate(seq):
+            if not isinstance(node, dict):
+                out.add(path, seq.item_lines[i], f"{what}应为键值对。")
+                continue
+            _check_keys(node, allowed, required, path, out, what)
+            result.append(node)
+        return result
+
+    indicators = []
+    for node in items("indicators", INDICATOR_KEYS, INDICATOR_REQUIRED, "指标"):
+        target = _number(node, "target", path, out)
+        direction = node.get("direction", "higher")
+        if direction not in DIRECTIONS:
+            out.add(path, _line(node, "direction"),
+                    f"direction 只能是 higher（越高越好）或 lower（越低越好），不能是 {direction!r}。")
+        kind = node.get("kind", "level")
+        if kind not in KINDS:
+            out.add(path, _line(node, "kind"),
+                    f"kind 只能是 cumulative（累计）或 level（水平值），不能是 {kind!r}。")
+        year = node.get("year")
+        if not isinstance(year, int) or isinstance(year, bool) or not 2000 <= year <= 2100:
+            out.add(path, _line(node, "year"), f"year 应为目标年份，如 2027，不能是 {year!r}。")
+            year = 0
+        annual = _number(node, "annual", path, out)
+        if annual is None and target is not None:
+            span = base["plan_years"][1] - base["plan_years"][0] + 1
+            annual = round(target / span, 4) if kind == "cumulative" and year == base["plan_years"][1] \
+                else target
+        plan = ()
+        raw_plan = node.get("plan")
+        if raw_plan is not None:
+            if isinstance(raw_plan, dict) and all(str(k).isdigit() for k in raw_plan):
+                raw_plan = {int(k): v for k, v in raw_plan.items()}
+            if (not isinstance(raw_plan, dict)
+                    or not all(isinstance(k, int) and 1 <= k <= 12 for k in raw_plan)
+                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                               for v in raw_plan.values())):
+                out.add(path, _line(node, "plan"), "plan 应为 {月份: 累计计划值}，月份 1–12，如 {3: 25, 6: 55}。")
+            else:
+                plan = tuple(sorted((k, float(v)) for k, v in raw_plan.items()))
+                values = [v for _, v in plan]
+                if values != sorted(values):
+                    out.add(path, _line(node, "plan"), "plan 是累计计划，后面月份的值不能小于前面的。")
+        indicators.append(Indicator(
+            id=str(node.get("id", "")), name=_text(node, "name", path, out),
+            measure=_text(node, "measure", path, out), target=target or 0.0, year=year,
+            direction=direction, kind=kind, annual=annual or 0.0,
+            units=owners(node, "units", lead), plan=plan,
+        ))
+        _remember_id(node, path, out)
+
+    tasks = []
+    for node in items("tasks", TASK_KEYS, TASK_REQUIRED, "重点任务"):
+        tasks.append(Task(
+            id=str(node.get("id", "")), name=_text(node, "name", path, out),
+            milestone=_text(node, "milestone", path, out), due=_date(node, "due", path, out),
+            units=owners(node, "units", lead), partners=unit_list(node, "partners"),
+        ))
+        _remember_id(node, path, out)
+
+    majors = []
+    for node in items("major_projects", MAJOR_KEYS, MAJOR_REQUIRED, "重大项目"):
+        owner = owners(node, "owner", ())
+        if "owner" in node and not owner:
+            owner = ()
+        majors.append(MajorProject(
+            id=str(node.get("id", "")), name=_text(node, "name", path, out),
+            content=_text(node, "content", path, out), owner=owner[0] if owner else "",
+            total_investment=_number(node, "total_investment", path, out),
+            annual_plan=_number(node, "annual_plan", path, out),
+            planned_start=_date(node, "planned_start", path, out),
+        ))
+        _remember_id(node, path, out)
+
+    problems = []
+    for node in items("problems", PROBLEM_KEYS, PROBLEM_REQUIRED, "问题"):
+        problems.append(Problem(
+            id=str(node.get("id", "")), description=_text(node, "description", path, out),
+            raised=_date(node, "raised", path, out), units=owners(node, "units", lead),
+            measures=_text(node, "measures", path, out), due=_date(node, "due", path, out),
+        ))
+        _remember_id(node, path, out)
+
+    goal = _text(doc, "goal", path, out)
+    return Project(
+        no=no, name=_text(doc, "name", path, out), convener=_text(doc, "convener", path, out),
+        lead_units=lead, units=tuple(u for u in members if u not in lead), goal=goal,
+        indicators=tuple(indicators), tasks=tuple(tasks), major_projects=tuple(majors),
+        problems=tuple(problems), file=str(path),
+    ), doc
+
+
+def _remember_id(node, path, out):
+    ids = out.__dict__.setdefault("ids", {})
+    value = node.get("id")
+    if not isinstance(value, (str, int)) or isinstance(value, bool) or str(value).strip() == "":
+        out.add(path, _line(node), "缺少 id，或 id 不是文字。")
+        return
+    value = str(value)
+    if not re.fullmatch(r"[0-9A-Za-z_.-]+", value):
+        out.add(path, _line(node, "id"), f"id {value!r} 只能用字母、数字、- _ . 。")
+    if value in ids:
+        prev_path, prev_line = ids[value]
+        out.add(path, _line(node, "id"), f"id {value!r} 重复（{prev_path.name}:{prev_line} 已使用）。")
+    else:
+        ids[value] = (path, _line(node, "id"))
+
+
+def _check_projects(loaded, base, out):
+    seen = {}
+    for i, (project, doc) in enumerate(list(loaded)):
+        if project.no in seen and project.no:
+            out.add(Path(project.file), _line(doc, "no"),
+                    f"工程序号 {project.no} 重复（{Path(seen[project.no]).name} 已使用）。")
+        seen[project.no] = project.file
+        if "major_projects" in doc and "projects" not in base["tables"] and project.major_projects:
+            out.add(Path(project.file), _line(doc, "major_projects"),
+                    "本县未使用重大项目进度表（county.yaml 的 tables 没有 projects），不能填写 major_projects。")
+        if "problems" in doc and "problems" not in base["tables"] and project.problems:
+            out.add(Path(project.file), _line(doc, "problems"),
+                    "本县未使用问题销号进度表（county.yaml 的 tables 没有 problems）。")
+        if project.indicators and "indicators" not in base["tables"]:
+            out.add(Path(project.file), _line(doc, "indicators"),
+                    "本县未使用主要指标进度表（county.yaml 的 tables 没有 indicators）。")
+        if project.tasks and "tasks" not in base["tables"]:
+            out.add(Path(project.file), _line(doc, "tasks"),
+                    "本县未使用重点任务进度表（county.yaml 的 tables 没有 tasks）。")
+        loaded[i] = project
+    base.pop("_names", None)
+
+
+def spec_as_json(spec: Spec) -> dict:
+    """The loaded, normalised spec as plain JSON data."""
+    def date(d):
+        return d.isoformat() if d else None
+
+    return {
+        "county": spec.county,
+        "code": spec.code,
+        "issuer": spec.issuer,
+        "plan_years": list(spec.plan_years),
+        "tables": list(spec.tables),
+        "deadline_day": spec.deadline_day,
+        "lights": {"yellow": spec.yellow},
+        "units": [{"name": u.name, "aliases": list(u.aliases), "contact": u.contact,
+                   "phone": u.phone, "email": u.email} for u in spec.units],
+        "groups": {k: list(v) for k, v in spec.groups.items()},
+        "projects": [{
+            "no": p.no, "name": p.name, "convener": p.convener,
+            "lead_units": list(p.lead_units), "units": list(p.units), "goal": p.goal,
+            "indicators": [{
+                "id": i.id, "name": i.name, "measure": i.measure, "target": i.target,
+                "year": i.year, "direction": i.direction, "kind": i.kind, "annual": i.annual,
+                "plan": {str(m): v for m, v in i.plan}, "units": list(i.units),
+            } for i in p.indicators],
+            "tasks": [{"id": t.id, "name": t.name, "milestone": t.milestone, "due": date(t.due),
+                       "units": list(t.units), "partners": list(t.partners)} for t in p.tasks],
+            "major_projects": [{"id": m.id, "name": m.name, "content": m.content, "owner": m.owner,
+                                "total_investment": m.total_investment, "annual_plan": m.annual_plan,
+                                "planned_start": date(m.planned_start)} for m in p.major_projects],
+            "problems": [{"id": q.id, "description": q.description, "raised": date(q.raised),
+                          "units": list(q.units), "measures": q.measures, "due": date(q.due)}
+                         for q in p.problems],
+        } for p in spec.projects],
+    }

@@ -1,0 +1,599 @@
+"""Spec + period (+ last period's accepted values) → one locked, signed workbook per unit."""
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import xlsxwriter
+from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
+
+from . import signing
+from .desk import Period
+from .tables import (FORMULA, INPUT, LOCKED, NEW, TABLES, indicator_rate, investment_rate, light,
+                     tables_of)
+
+HEADER_ROWS = 3            # title, unit line, column headers; data start on the 4th row
+FIRST_DATA_ROW = HEADER_ROWS  # zero-based index of the first data row
+FONT = "宋体"
+INPUT_TINT = "#FFF2CC"
+WORKBOOK_OPTIONS = {
+    "strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False,
+    "in_memory": True,
+}
+
+
+@dataclass
+class Row:
+    """One row of a progress table in one unit's template."""
+
+    table: str
+    key: str
+    project: int
+    kind: str                       # spec | blank | carried
+    values: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+
+    def is_input(self, col) -> bool:
+        return col.mode == INPUT or (col.mode == NEW and self.kind == "blank")
+
+    def is_locked(self, col) -> bool:
+        return col.mode == LOCKED or (col.mode == NEW and self.kind != "blank")
+
+
+@dataclass(frozen=True)
+class CarryRow:
+    """A value set accepted in an earlier period, as the ledger returns it."""
+
+    table: str
+    key: str
+    project: int
+    kind: str
+    period: str
+    values: dict
+
+
+# -- canonical cell values -------------------------------------------------------------
+
+def canon(value) -> str:
+    """The text form of a cell value used in signatures and comparisons."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, (int, float)):
+        if value != value:  # NaN
+            return ""
+        return f"{float(value):.10g}"
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time(0):
+            return value.date().isoformat()
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+# -- rows of one unit ----------------------------------------------------------------------
+
+def unit_index(spec, unit: str) -> int:
+    return [u.name for u in spec.units].index(unit) + 1
+
+
+def unit_rows(spec, unit: str, period: Period, carry=()) -> dict:
+    """{table key: [Row]} for ``unit`` in ``period``, carried values pre-filled."""
+    carried = {(c.table, c.key): c for c in carry}
+    rows = {t.key: [] for t in tables_of(spec)}
+    month = period.month
+
+    def prefill(row: Row):
+        old = carried.get((row.table, row.key))
+        if old is None:
+            return
+        same_year = old.period[:4] == str(period.year)
+        for col in TABLES[row.table].columns:
+            if not row.is_input(col) and not (col.mode == NEW and row.kind == "carried"):
+                continue
+            value = old.values.get(col.key)
+            if col.key in ("actual", "invested") and not same_year:
+                value = None           # cumulative within the year: January starts afresh
+            if col.key in row.values and row.values[col.key] not in (None, "") and col.mode != INPUT:
+                continue
+            row.values[col.key] = value
+        row.extra["prev"] = {k: canon(v) for k, v in old.values.items()
+                             if k in ("actual", "invested", "state") and same_year}
+
+    for project in spec.projects_of(unit):
+        pname = project.name
+        if spec.uses("indicators"):
+            for ind in project.indicators:
+                if unit not in ind.units:
+                    continue
+                row = Row("indicators", ind.id, project.no, "spec", {
+                    "project": pname, "name": ind.name, "measure": ind.measure,
+                    "target": ind.target, "year": ind.year, "annual": ind.annual,
+                    "units": "、".join(ind.units),
+                }, {"direction": ind.direction, "kind": ind.kind,
+                    "schedule": ind.planned_share(month), "yellow": spec.yellow})
+                prefill(row)
+                rows["indicators"].append(row)
+        if spec.uses("tasks"):
+            for task in project.tasks:
+                if unit not in task.units:
+                    continue
+                row = Row("tasks", task.id, project.no, "spec", {
+                    "project": pname, "name": task.name, "units": "、".join(task.units),
+                    "partners": "、".join(task.partners), "milestone": task.milestone,
+                    "due": task.due,
+                })
+                prefill(row)
+                rows["tasks"].append(row)
+        if spec.uses("projects"):
+            for major in project.major_projects:
+                if major.owner != unit:
+                    continue
+                row = Row("projects", major.id, project.no, "spec", {
+                    "project": pname, "name": major.name, "content": major.content,
+                    "owner": major.owner, "total": major.total_investment,
+                    "plan": major.annual_plan, "planned_start": major.planned_start,
+                })
+                prefill(row)
+                rows["projects"].append(row)
+            _added_rows(rows["projects"], carry, "projects", project, unit, period, spec.blank_projects,
+                        {"project": pname, "owner": unit}, prefill)
+        if spec.uses("problems"):
+            for problem in project.problems:
+                if unit not in problem.units:
+                    continue
+                row = Row("problems", problem.id, project.no, "spec", {
+                    "project": pname, "code": problem.id, "description": problem.description,
+                    "raised": problem.raised, "units": "、".join(problem.units),
+                    "measures": problem.measures, "due": problem.due,
+                })
+                prefill(row)
+                if row.values.get("state") != "已销号":   # closed in an earlier period
+                    rows["problems"].append(row)
+            _added_rows(rows["problems"], carry, "problems", project, unit, period, spec.blank_problems,
+                        {"project": pname, "units": unit}, prefill,
+                        code=lambda n: f"{project.no:02d}-{period.year % 100:02d}{period.month:02d}"
+                                       f"-{unit_index(spec, unit):03d}-{n}")
+    return rows
+
+
+def _added_rows(out, carry, table, project, unit, period, blanks, fixed, prefill, code=None):
+    """Rows a unit added in earlier periods (carried) and fresh blank rows."""
+    for old in carry:
+        if old.table != table or old.kind not in ("blank", "carried") or old.project != project.no:
+            continue
+        if table == "problems" and old.values.get("state") == "已销号":
+            continue                     # closed problems leave the list
+        row = Row(table, old.key, project.no, "carried", dict(fixed))
+        prefill(row)
+        row.values.update(fixed)
+        if "code" in old.values:
+            row.values["code"] = old.values["code"]
+        out.append(row)
+    for n in range(1, blanks + 1):
+        key = f"new-{period}-{project.no:02d}-{n}"
+        row = Row(table, key, project.no, "blank", dict(fixed))
+        if code:
+            row.values["code"] = code(n)
+        out.append(row)
+
+
+# -- signed metadata ---------------------------------------------------------------------
+
+def row_records(spec, rows: dict) -> list:
+    """The signed record of every data row: position, key, kind and locked values."""
+    records = []
+    for table in tables_of(spec):
+        for i, row in enumerate(rows[table.key]):
+            locked = {c.key: canon(row.values.get(c.key)) for c in table.columns if row.is_locked(c)}
+            extra = {k: v for k, v in row.extra.items()}
+            records.append({"t": table.key, "k": row.key, "r": FIRST_DATA_ROW + i + 1,
+                            "kind": row.kind, "p": row.project, "v": locked, "x": extra})
+    return records
+
+
+def build_meta(spec, unit: str, period: Period, records: list, key: bytes) -> dict:
+    meta = {
+        "format": signing.FORMAT_VERSION,
+        "county": spec.county,
+        "code": spec.code,
+        "period": str(period),
+        "unit": unit,
+        "issued": period.end.isoformat(),
+        "deadline": period.deadline(spec.deadline_day).isoformat(),
+        "tables": ",".join(spec.tables),
+    }
+    meta["nonce"] = signing.nonce(key, spec.code, str(period), unit, records)
+    meta["signature"] = signing.sign(key, meta, records)
+    return meta
+
+
+# -- the workbook ------------------------------------------------------------------------
+
+class _Formats:
+    def __init__(self, wb):
+        base = {"font_name": FONT, "font_size": 10, "valign": "vcenter", "border": 1, "text_wrap": True}
+        self.title = wb.add_format({"font_name": FONT, "font_size": 16, "bold": True, "align": "center",
+                                    "valign": "vcenter"})
+        self.subtitle = wb.add_format({"font_name": FONT, "font_size": 10, "valign": "vcenter"})
+        self.header = wb.add_format({**base, "bold": True, "align": "center", "bg_color": "#D9E1F2"})
+        self.locked = wb.add_format(base)
+        self.locked_num = wb.add_format({**base, "num_format": "#,##0.####"})
+        self.locked_date = wb.add_format({**base, "num_format": "yyyy-mm-dd", "align": "center"})
+        unlocked = {**base, "locked": False, "bg_color": INPUT_TINT}
+        self.input = wb.add_format(unlocked)
+        self.input_num = wb.add_format({**unlocked, "num_format": "#,##0.####"})
+        self.input_date = wb.add_format({**unlocked, "num_format": "yyyy-mm-dd", "align": "center"})
+        self.percent = wb.add_format({**base, "num_format": "0.0%", "align": "center"})
+        self.light = wb.add_format({**base, "align": "center", "bold": True})
+        self.hidden = wb.add_format({"font_name": FONT, "font_size": 8})
+        self.red = wb.add_format({"bg_color": "#FF0000", "font_color": "#FFFFFF"})
+        self.yellow = wb.add_format({"bg_color": "#FFD966", "font_color": "#000000"})
+        self.green = wb.add_format({"bg_color": "#00B050", "font_color": "#FFFFFF"})
+        self.overdue = wb.add_format({"font_color": "#C00000", "bold": True})
+        self.text = wb.add_format({"font_name": FONT, "font_size": 11, "text_wrap": True, "valign": "top"})
+        self.bold = wb.add_format({"font_name": FONT, "font_size": 11, "bold": True, "valign": "top"})
+
+    def for_cell(self, col, is_input):
+        if col.type == "number":
+            return self.input_num if is_input else self.locked_num
+        if col.type == "date":
+            return self.input_date if is_input else self.locked_date
+        return self.input if is_input else self.locked
+
+
+def display_width(text) -> float:
+    text = canon(text)
+    return sum(2 if ord(ch) > 0x2E80 else 1.1 for ch in text)
+
+
+def write_template(spec, unit: str, period: Period, rows: dict, key: bytes, target) -> dict:
+    """Write one unit's template to ``target`` (path or file object); return its metadata."""
+    records = row_records(spec, rows)
+    meta = build_meta(spec, unit, period, records, key)
+    buf = io.BytesIO()
+    wb = xlsxwriter.Workbook(buf, WORKBOOK_OPTIONS)
+    fixed = dt.datetime.combine(period.end, dt.time(0))
+    wb.set_properties({"title": f"{spec.county}“十项重大工程”进度表 {period.label}",
+                       "author": spec.issuer, "company": spec.issuer, "created": fixed,
+                       "comments": "workbook-tool"})
+    wb.set_calc_mode("auto")
+    fmt = _Formats(wb)
+    _write_instructions(wb, fmt, spec, unit, period, rows)
+    for table in tables_of(spec):
+        _write_table(wb, fmt, spec, unit, period, table, rows[table.key])
+    _write_meta(wb, meta, records)
+    wb.close()
+    data = _lock_structure(buf.getvalue())
+    if hasattr(target, "write"):
+        target.write(data)
+    else:
+        _atomic_write(Path(target), data)
+    return meta
+
+
+def _atomic_write(path: Path, data: bytes):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def _write_instructions(wb, fmt, spec, unit, period, rows):
+    ws = wb.add_worksheet("填报说明")
+    ws.set_column(0, 0, 18)
+    ws.set_column(1, 1, 90)
+    ws.merge_range(0, 0, 0, 1, f"{spec.county}“十项重大工程”进度表填报说明", fmt.title)
+    ws.set_row(0, 30)
+    deadline = period.deadline(spec.deadline_day)
+    contact = "　".join(x for x in (spec.office_contact, spec.office_phone, spec.office_email) if x) or "总专班办公室"
+    counts = "；".join(f"{TABLES[t].title} {len(rows[t])} 行" for t in spec.tables)
+    projects = "；".join(p.name for p in spec.projects_of(unit))
+    yellow = f"{spec.yellow:g}"
+    lines = [
+        ("填报单位", unit),
+        ("报送期次", f"{period.label}（数据截至 {period.end.isoformat()}）"),
+        ("报送截止", f"{deadline.year}年{deadline.month}月{deadline.day}日前"),
+        ("联系办公室", f"{spec.issuer}（{contact}）"),
+        ("参与工程", projects),
+        ("本表内容", counts),
+        ("填报规则", "1. 只填写浅黄色单元格；白色单元格已锁定，不能修改。"),
+        ("", "2. 数字栏只填数字（如 12.5），不要写单位、“约”、“见附件”等文字；说明写在“情况说明”“存在问题”栏。"),
+        ("", "3. 日期按 2023-05-31 格式填写；状态类栏目请从下拉列表中选择。"),
+        ("", "4. 不要插入、删除、移动行或列，不要重命名、增删工作表，不要把内容复制到新文件。"),
+        ("", "5. 新增重大项目、新发现的问题请填在各工程预留的空行中（问题即报）；上期未销号的问题每月必须更新，不得删除。"),
+        ("", "6. 任务状态为“已完成”时须填实际完成时间；问题为“已销号”时须填实际销号时间。"),
+        ("", "7. 填好后直接保存（xlsx、xls、ods 均可，文件名不限），按时发送给总专班办公室。"),
+        ("颜色和亮灯", "浅黄色：需要填写；完成率、序时进度、亮灯由表格自动计算。"),
+        ("", f"绿灯：达到或超过序时进度；黄灯：落后序时进度不超过 {yellow} 个百分点；"
+             f"红灯：落后超过 {yellow} 个百分点。黄灯、红灯须在“情况说明”中写明原因和下步措施。"),
+        ("", "“越低越好”的指标（如个人负担率）不超过目标即为绿灯。"),
+        ("序时进度", f"按已过月份计算：{period.month}/12 = {period.month / 12:.1%}；有月度计划的指标按计划计算。"),
+    ]
+    for i, (label, text) in enumerate(lines, start=2):
+        ws.write_string(i, 0, label, fmt.bold)
+        ws.write_string(i, 1, text, fmt.text)
+    ws.set_landscape()
+    ws.set_paper(9)
+    ws.fit_to_pages(1, 0)
+    ws.set_footer(f"&L&\"{FONT}\"{unit}&C第 &P 页，共 &N 页&R{period.label}")
+    ws.protect("", {"select_locked_cells": True, "select_unlocked_cells": True})
+    ws.activate()
+
+
+def _col_widths(table, rows):
+    widths = []
+    for col in table.columns:
+        longest = display_width(col.header) + 1
+        for row in rows:
+            longest = max(longest, min(display_width(row.values.get(col.key)), 60) + 1)
+        widths.append(max(col.width, min(longest, 36 if col.type == "text" else 16)))
+    return widths
+
+
+def _write_table(wb, fmt, spec, unit, period, table, rows):
+    ws = wb.add_worksheet(table.sheet)
+    ncols = len(table.columns)
+    key_col = ncols                           # hidden row-key column after the visible ones
+    for c, width in enumerate(_col_widths(table, rows)):
+        ws.set_column(c, c, width)
+    ws.set_column(key_col, key_col, 14, fmt.hidden, {"hidden": True})
+    ws.merge_range(0, 0, 0, ncols - 1, f"{spec.county}“十项重大工程”{table.title}（{period.label}）", fmt.title)
+    ws.set_row(0, 30)
+    deadline = period.deadline(spec.deadline_day)
+    ws.merge_range(1, 0, 1, ncols - 1,
+                   f"填报单位：{unit}　　报送期次：{period.label}　　报送截止：{deadline.isoformat()}"
+                   f"　　浅黄色单元格为填报项", fmt.subtitle)
+    for c, col in enumerate(table.columns):
+        ws.write_string(2, c, col.header, fmt.header)
+    ws.write_string(2, key_col, "行标识", fmt.hidden)
+    ws.set_row(2, 32)
+
+    for i, row in enumerate(rows):
+        r = FIRST_DATA_ROW + i
+        for c, col in enumerate(table.columns):
+            if col.mode == FORMULA:
+                _write_formula(ws, fmt, table, col, row, r)
+                continue
+            cell_fmt = fmt.for_cell(col, row.is_input(col))
+            _write_value(ws, r, c, row.values.get(col.key), col, cell_fmt)
+        ws.write_string(r, key_col, row.key, fmt.hidden)
+    last = FIRST_DATA_ROW + len(rows) - 1
+    if rows:
+        _validations(ws, spec, table, rows)
+        _conditional_formats(ws, fmt, table, period, last)
+        ws.autofilter(2, 0, last, ncols - 1)
+    ws.freeze_panes(HEADER_ROWS, 2)
+    ws.set_landscape()
+    ws.set_paper(9)
+    ws.fit_to_pages(1, 0)
+    ws.repeat_rows(2)
+    ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
+    ws.set_header(f"&C&\"{FONT},Bold\"{table.title}")
+    ws.set_footer(f"&L&\"{FONT}\"{unit}&C第 &P 页，共 &N 页&R{period.label}")
+    ws.protect("", {"select_locked_cells": True, "select_unlocked_cells": True,
+                    "format_columns": True, "format_rows": True, "autofilter": True, "sort": False})
+
+
+def _write_value(ws, r, c, value, col, cell_fmt):
+    if value is None or value == "":
+        ws.write_blank(r, c, None, cell_fmt)
+    elif isinstance(value, (dt.date, dt.datetime)):
+        ws.write_datetime(r, c, value if isinstance(value, dt.datetime)
+                          else dt.datetime.combine(value, dt.time(0)), cell_fmt)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        ws.write_number(r, c, value, cell_fmt)
+    else:
+        ws.write_string(r, c, str(value), cell_fmt)
+
+
+def cell_ref(table, key, r):
+    return xl_rowcol_to_cell(r, table.index(key))
+
+
+def formula_for(table, col, row, r):
+    """(formula text, cached value) of a computed cell, the value computed in Python."""
+    ref = lambda k: cell_ref(table, k, r)  # noqa: E731
+    if table.key == "indicators":
+        actual, annual = row.values.get("actual"), row.values.get("annual")
+        actual = actual if isinstance(actual, (int, float)) else None
+        rate = indicator_rate(actual, annual, row.extra.get("direction"))
+        schedule = row.extra.get("schedule", 1.0)
+        if col.key == "rate":
+            a, t = ref("actual"), ref("annual")
+            if row.extra.get("direction") == "lower":
+                text = f'=IF({a}="","",IF({a}<=0,1,{t}/{a}))'
+            else:
+                text = f'=IF(OR({a}="",{t}=0),"",{a}/{t})'
+            return text, "" if rate is None else rate
+        if col.key == "schedule":
+            return f"={schedule:.6g}", schedule
+        if col.key == "light":
+            y = row.extra.get("yellow", 10) / 100
+            rt, sc = ref("rate"), ref("schedule")
+            text = (f'=IF({rt}="","",IF({rt}>={sc}-0.0000001,"绿",'
+                    f'IF({rt}>={sc}-{y:.6g}-0.0000001,"黄","红")))')
+            return text, light(rate, schedule, row.extra.get("yellow", 10))
+    if table.key == "projects" and col.key == "rate":
+        inv, plan = row.values.get("invested"), row.values.get("plan")
+        inv = inv if isinstance(inv, (int, float)) else None
+        plan = plan if isinstance(plan, (int, float)) else None
+        rate = investment_rate(inv, plan)
+        i, p = ref("invested"), ref("plan")
+        return f'=IF(OR({i}="",{p}="",{p}=0),"",{i}/{p})', "" if rate is None else rate
+    raise KeyError(col.key)
+
+
+def _write_formula(ws, fmt, table, col, row, r):
+    text, value = formula_for(table, col, row, r)
+    cell_fmt = fmt.light if col.key == "light" else fmt.percent
+    ws.write_formula(r, table.index(col.key), text, cell_fmt, value)
+
+
+def _message(col, spec):
+    if col.type == "number":
+        return "填写数字", "请只填写大于或等于 0 的数字，不要写单位或文字。"
+    if col.type == "date":
+        y0, y1 = spec.plan_years
+        return "填写日期", f"请按 2023-05-31 格式填写 {y0}—{y1} 年内的日期。"
+    if col.type == "enum":
+        return "请选择", "请从下拉列表中选择：" + "、".join(col.choices)
+    return "填写文字", f"不超过 {col.max_length} 个字。"
+
+
+def _validations(ws, spec, table, rows):
+    y0, y1 = spec.plan_years
+    for c, col in enumerate(table.columns):
+        if not col.is_input:
+            continue
+        # contiguous runs of rows where this column is an input cell
+        runs, start = [], None
+        for i, row in enumerate(rows + [None]):
+            is_in = row is not None and row.is_input(col)
+            if is_in and start is None:
+                start = i
+            elif not is_in and start is not None:
+                runs.append((start, i - 1))
+                start = None
+        title, message = _message(col, spec)
+        if col.type == "number":
+            rule = {"validate": "decimal", "criteria": ">=", "value": 0}
+        elif col.type == "date":
+            rule = {"validate": "date", "criteria": "between",
+                    "minimum": dt.date(y0, 1, 1), "maximum": dt.date(y1, 12, 31)}
+        elif col.type == "enum":
+            rule = {"validate": "list", "source": list(col.choices)}
+        else:
+            rule = {"validate": "length", "criteria": "<=", "value": col.max_length}
+        rule.update({"input_title": title, "input_message": message[:255],
+                     "error_title": "填写有误", "error_message": message[:255], "error_type": "stop",
+                     "ignore_blank": True})
+        for a, b in runs:
+            ws.data_validation(FIRST_DATA_ROW + a, c, FIRST_DATA_ROW + b, c, dict(rule))
+
+
+def _conditional_formats(ws, fmt, table, period, last):
+    first = FIRST_DATA_ROW
+    end = period.end
+    date_expr = f"DATE({end.year},{end.month},{end.day})"
+    if table.key == "indicators":
+        c = table.index("light")
+        for text, f in (("红", fmt.red), ("黄", fmt.yellow), ("绿", fmt.green)):
+            ws.conditional_format(first, c, last, c, {"type": "cell", "criteria": "==",
+                                                      "value": f'"{text}"', "format": f})
+    elif table.key in ("tasks", "problems"):
+        due = xl_col_to_name(table.index("due"))
+        state = xl_col_to_name(table.index("state"))
+        done = "已完成" if table.key == "tasks" else "已销号"
+        c = table.index("due")
+        ws.conditional_format(first, c, last, c, {
+            "type": "formula",
+            "criteria": f'=AND(${due}{first + 1}<>"",${due}{first + 1}<={date_expr},'
+                        f'${state}{first + 1}<>"{done}")',
+            "format": fmt.overdue})
+        if table.key == "tasks":
+            sc = table.index("state")
+            ws.conditional_format(first, sc, last, sc, {"type": "cell", "criteria": "==",
+                                                        "value": '"滞后"', "format": fmt.red})
+
+
+def _write_meta(wb, meta, records):
+    ws = wb.add_worksheet(signing.META_SHEET)
+    ws.write_string(0, 0, signing.MARKER)
+    ws.write_string(0, 1, signing.FORMAT_VERSION)
+    r = 1
+    for key, value in meta.items():
+        ws.write_string(r, 0, key)
+        ws.write_string(r, 1, str(value))
+        r += 1
+    ws.write_string(r, 0, "rows")
+    ws.write_string(r, 1, str(len(records)))
+    for record in records:
+        r += 1
+        ws.write_string(r, 0, json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":")))
+    ws.protect("")
+    ws.very_hidden()
+
+
+_WB_PR = re.compile(rb"(<workbookPr[^>]*/>)")
+
+
+def _lock_structure(data: bytes) -> bytes:
+    """Add <workbookProtection lockStructure="1"/> after workbookPr (XlsxWriter has no API)."""
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            body = src.read(info.filename)
+            if info.filename == "xl/workbook.xml":
+                body, n = _WB_PR.subn(rb'\1<workbookProtection lockStructure="1"/>', body, count=1)
+                if n != 1:
+                    raise RuntimeError("workbookPr not found in workbook.xml")
+            clone = zipfile.ZipInfo(info.filename, date_time=info.date_time)
+            clone.compress_type = zipfile.ZIP_DEFLATED
+            clone.external_attr = info.external_attr
+            dst.writestr(clone, body)
+    return out.getvalue()
+
+
+# -- the generate stage ------------------------------------------------------------------
+
+def safe_filename(name: str) -> str:
+    return re.sub(r'[\\/:*?"<>|\s]+', "_", name).strip("._") or "unit"
+
+
+def generate(spec, period: Period, out_dir, key: bytes, units=None, carry_for=None):
+    """Write every unit's template and the distribution list; return [(unit, path, meta, rows)]."""
+    out_dir = Path(out_dir)
+    wanted = list(units) if units else list(spec.responsible_units)
+    results = []
+    for unit in wanted:
+        carry = carry_for(unit) if carry_for else ()
+        rows = unit_rows(spec, unit, period, carry)
+        path = out_dir / f"{safe_filename(unit)}.xlsx"
+        meta = write_template(spec, unit, period, rows, key, path)
+        results.append((unit, path, meta, rows))
+    write_distribution(spec, period, results, out_dir / "分发清单.xlsx")
+    return results
+
+
+def write_distribution(spec, period, results, path):
+    buf = io.BytesIO()
+    wb = xlsxwriter.Workbook(buf, WORKBOOK_OPTIONS)
+    wb.set_properties({"title": f"模板分发清单 {period.label}", "author": spec.issuer,
+                       "created": dt.datetime.combine(period.end, dt.time(0))})
+    fmt = _Formats(wb)
+    ws = wb.add_worksheet("分发清单")
+    headers = ["序号", "单位", "文件", "联系人", "电话", "邮箱", "报送截止"] + \
+              [TABLES[t].title + "行数" for t in spec.tables]
+    widths = [6, 22, 28, 10, 14, 24, 12] + [10] * len(spec.tables)
+    ws.merge_range(0, 0, 0, len(headers) - 1, f"{spec.county}“十项重大工程”进度表模板分发清单（{period.label}）",
+                   fmt.title)
+    for c, (h, w) in enumerate(zip(headers, widths)):
+        ws.set_column(c, c, w)
+        ws.write_string(1, c, h, fmt.header)
+    deadline = period.deadline(spec.deadline_day).isoformat()
+    for i, (unit, file, _meta, rows) in enumerate(results, start=1):
+        u = spec.unit(unit)
+        values = [i, unit, Path(file).name, u.contact, u.phone, u.email, deadline] + \
+                 [len(rows[t]) for t in spec.tables]
+        for c, v in enumerate(values):
+            if isinstance(v, int):
+                ws.write_number(i + 1, c, v, fmt.locked)
+            else:
+                ws.write_string(i + 1, c, v, fmt.locked)
+    ws.freeze_panes(2, 0)
+    ws.autofilter(1, 0, len(results) + 1, len(headers) - 1)
+    ws.set_landscape()
+    ws.set_paper(9)
+    ws.fit_to_pages(1, 0)
+    ws.repeat_rows(1)
+    wb.close()
+    _atomic_write(Path(path), buf.getvalue())
