@@ -48,6 +48,8 @@ def friendly(fn):
             sys.exit(1)
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise
+        except BrokenPipeError:
+            sys.exit(1)
         except KeyboardInterrupt:
             click.echo("已中断。", err=True)
             sys.exit(130)
@@ -114,6 +116,71 @@ def generate(spec_path, period, units, root):
     spec, period, out_dir, results = generate_templates(root, spec_path, period, units)
     click.echo(f"已生成 {len(results)} 个单位的模板（{spec.county} {period.label}）：{out_dir}")
     click.echo(f"分发清单：{out_dir / '分发清单.xlsx'}")
+
+
+@main.command()
+@spec_option
+@period_option
+@click.option("--json", "as_json", is_flag=True, help="以 JSON 输出汇总结果 / print the summary as one JSON object.")
+@root_option
+@friendly
+def consolidate(spec_path, period, as_json, root):
+    """识别、校验、合并 inbox/ 中的报回文件，写出县汇总表 / consolidate the inbox."""
+    from .consolidate import consolidate as run
+    show = not as_json and sys.stderr.isatty()
+
+    def progress(n, total, path):
+        if show:
+            click.echo(f"\r读取 {n}/{total} 个文件……", nl=False, err=True)
+
+    summary = run(root, spec_path, period, progress=progress)
+    if show:
+        click.echo("", err=True)
+    findings = summary.pop("_findings")
+    if as_json:
+        click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+        return
+    for line in render_summary(summary, findings):
+        click.echo(line)
+
+
+def render_summary(summary, findings):
+    lines = [
+        f"{summary['county']} {summary['period']} 汇总完成。",
+        f"应报 {summary['expected']} 个单位，报送 {summary['returned']} 个，采用 {len(summary['accepted'])} 个，"
+        f"退回 {len(summary['rejected'])} 个，未报 {len(summary['missing'])} 个，逾期 {len(summary['late'])} 个。",
+        f"发现问题：错误 {summary['findings']['错误']} 处，警告 {summary['findings']['警告']} 处。",
+    ]
+    if summary["rejected"]:
+        lines.append("退回单位：" + "、".join(summary["rejected"]))
+    if summary["missing"]:
+        lines.append("未报单位：" + "、".join(summary["missing"]))
+    if summary["late"]:
+        lines.append("逾期单位：" + "、".join(summary["late"]))
+    if summary["superseded"]:
+        lines.append("重复报送未采用的文件：" + "、".join(summary["superseded"]))
+    if summary["skipped"]:
+        lines.append("不属于本期或本县、已跳过的文件：" + "、".join(summary["skipped"]))
+    unidentified = [f for f in summary["files"] if f["unit"] is None and f["verdict"] == "rejected"]
+    for f in unidentified:
+        reasons = "；".join(x.message for x in findings if x.file == f["path"])
+        lines.append(f"无法采用的文件 {f['path']}：{reasons}")
+    lines.append(f"汇总表：{summary['master']}")
+    if summary["feedback"]:
+        lines.append(f"退回意见（请发回各单位）：{Path(summary['feedback'][0]).parent}")
+    return lines
+
+
+@main.command()
+@spec_option
+@period_option
+@root_option
+@friendly
+def status(spec_path, period, root):
+    """查看本期报送情况（不写汇总表）/ who has returned, who has not, open findings."""
+    from .workflow import status_report
+    for line in status_report(root, spec_path, period):
+        click.echo(line)
 
 
 if __name__ == "__main__":  # pragma: no cover

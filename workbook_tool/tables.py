@@ -29,7 +29,7 @@ class Column:
     choices: tuple = ()
     max_length: int = 500
     required: bool = False     # required on every row that is reported
-    hidden: bool = False
+    num_format: str = ""
 
     @property
     def is_input(self) -> bool:
@@ -73,7 +73,7 @@ INDICATORS = Table(
         _c("name", "指标名称", width=26),
         _c("measure", "计量单位", width=9),
         _c("target", "规划目标", "number", width=10),
-        _c("year", "目标年份", "number", width=8),
+        _c("year", "目标年份", "number", width=8, num_format="0"),
         _c("annual", "年度目标", "number", width=10),
         _c("actual", "本年累计完成", "number", INPUT, width=12, required=True),
         _c("rate", "完成率", "formula", FORMULA, width=9),

@@ -78,6 +78,38 @@ def canon(value) -> str:
     return str(value)
 
 
+def typed(col, value):
+    """A stored (JSON or canonical text) value → the Python value to write in a cell."""
+    if value in (None, ""):
+        return None
+    if col.type == "date" and isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value[:10])
+        except ValueError:
+            return value
+    if col.type == "number" and isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def rows_from_records(records, inputs=None) -> dict:
+    """Rebuild a template's rows from its signed records (+ the unit's submitted inputs)."""
+    rows = {}
+    for rec in records:
+        table = TABLES[rec["t"]]
+        values = {c.key: typed(c, rec["v"][c.key]) for c in table.columns if c.key in rec["v"]}
+        if inputs:
+            for k, v in inputs.get((rec["t"], rec["k"]), {}).items():
+                if k not in rec["v"]:
+                    values[k] = v
+        rows.setdefault(rec["t"], []).append(Row(rec["t"], rec["k"], int(rec["p"]), rec["kind"], values,
+                                                 dict(rec.get("x", {}))))
+    return rows
+
+
 # -- rows of one unit ----------------------------------------------------------------------
 
 def unit_index(spec, unit: str) -> int:
@@ -103,7 +135,7 @@ def unit_rows(spec, unit: str, period: Period, carry=()) -> dict:
                 value = None           # cumulative within the year: January starts afresh
             if col.key in row.values and row.values[col.key] not in (None, "") and col.mode != INPUT:
                 continue
-            row.values[col.key] = value
+            row.values[col.key] = typed(col, value)
         row.extra["prev"] = {k: canon(v) for k, v in old.values.items()
                              if k in ("actual", "invested", "state") and same_year}
 
@@ -191,7 +223,7 @@ def row_records(spec, rows: dict) -> list:
     """The signed record of every data row: position, key, kind and locked values."""
     records = []
     for table in tables_of(spec):
-        for i, row in enumerate(rows[table.key]):
+        for i, row in enumerate(rows.get(table.key, [])):
             locked = {c.key: canon(row.values.get(c.key)) for c in table.columns if row.is_locked(c)}
             extra = {k: v for k, v in row.extra.items()}
             records.append({"t": table.key, "k": row.key, "r": FIRST_DATA_ROW + i + 1,
@@ -226,6 +258,7 @@ class _Formats:
         self.header = wb.add_format({**base, "bold": True, "align": "center", "bg_color": "#D9E1F2"})
         self.locked = wb.add_format(base)
         self.locked_num = wb.add_format({**base, "num_format": "#,##0.####"})
+        self.locked_int = wb.add_format({**base, "num_format": "0", "align": "center"})
         self.locked_date = wb.add_format({**base, "num_format": "yyyy-mm-dd", "align": "center"})
         unlocked = {**base, "locked": False, "bg_color": INPUT_TINT}
         self.input = wb.add_format(unlocked)
@@ -237,11 +270,15 @@ class _Formats:
         self.red = wb.add_format({"bg_color": "#FF0000", "font_color": "#FFFFFF"})
         self.yellow = wb.add_format({"bg_color": "#FFD966", "font_color": "#000000"})
         self.green = wb.add_format({"bg_color": "#00B050", "font_color": "#FFFFFF"})
+        self.flagged = wb.add_format({"bg_color": "#FFC7CE", "font_color": "#9C0006", "border": 2,
+                                      "border_color": "#C00000"})
         self.overdue = wb.add_format({"font_color": "#C00000", "bold": True})
         self.text = wb.add_format({"font_name": FONT, "font_size": 11, "text_wrap": True, "valign": "top"})
         self.bold = wb.add_format({"font_name": FONT, "font_size": 11, "bold": True, "valign": "top"})
 
     def for_cell(self, col, is_input):
+        if col.num_format == "0":
+            return self.locked_int
         if col.type == "number":
             return self.input_num if is_input else self.locked_num
         if col.type == "date":
@@ -254,8 +291,13 @@ def display_width(text) -> float:
     return sum(2 if ord(ch) > 0x2E80 else 1.1 for ch in text)
 
 
-def write_template(spec, unit: str, period: Period, rows: dict, key: bytes, target) -> dict:
-    """Write one unit's template to ``target`` (path or file object); return its metadata."""
+def write_template(spec, unit: str, period: Period, rows: dict, key: bytes, target, notes=None,
+                   feedback=()) -> dict:
+    """Write one unit's template to ``target`` (path or file object); return its metadata.
+
+    ``notes``: {(sheet, A1 cell): text} — used for feedback workbooks: the cell is
+    marked and carries a note saying what is wrong.
+    """
     records = row_records(spec, rows)
     meta = build_meta(spec, unit, period, records, key)
     buf = io.BytesIO()
@@ -266,9 +308,14 @@ def write_template(spec, unit: str, period: Period, rows: dict, key: bytes, targ
                        "comments": "workbook-tool"})
     wb.set_calc_mode("auto")
     fmt = _Formats(wb)
-    _write_instructions(wb, fmt, spec, unit, period, rows)
+    _write_instructions(wb, fmt, spec, unit, period, rows, feedback)
     for table in tables_of(spec):
-        _write_table(wb, fmt, spec, unit, period, table, rows[table.key])
+        ws = _write_table(wb, fmt, spec, unit, period, table, rows.get(table.key, []))
+        for (sheet, cell), text in sorted((notes or {}).items()):
+            if sheet == table.sheet:
+                ws.write_comment(cell, text, {"author": spec.issuer, "x_scale": 2.2, "y_scale": 1.6,
+                                              "font_name": FONT})
+                ws.conditional_format(cell, {"type": "no_errors", "format": fmt.flagged})
     _write_meta(wb, meta, records)
     wb.close()
     data = _lock_structure(buf.getvalue())
@@ -286,7 +333,7 @@ def _atomic_write(path: Path, data: bytes):
     tmp.replace(path)
 
 
-def _write_instructions(wb, fmt, spec, unit, period, rows):
+def _write_instructions(wb, fmt, spec, unit, period, rows, feedback=()):
     ws = wb.add_worksheet("填报说明")
     ws.set_column(0, 0, 18)
     ws.set_column(1, 1, 90)
@@ -294,7 +341,7 @@ def _write_instructions(wb, fmt, spec, unit, period, rows):
     ws.set_row(0, 30)
     deadline = period.deadline(spec.deadline_day)
     contact = "　".join(x for x in (spec.office_contact, spec.office_phone, spec.office_email) if x) or "总专班办公室"
-    counts = "；".join(f"{TABLES[t].title} {len(rows[t])} 行" for t in spec.tables)
+    counts = "；".join(f"{TABLES[t].title} {len(rows.get(t, []))} 行" for t in spec.tables)
     projects = "；".join(p.name for p in spec.projects_of(unit))
     yellow = f"{spec.yellow:g}"
     lines = [
@@ -317,6 +364,10 @@ def _write_instructions(wb, fmt, spec, unit, period, rows):
         ("", "“越低越好”的指标（如个人负担率）不超过目标即为绿灯。"),
         ("序时进度", f"按已过月份计算：{period.month}/12 = {period.month / 12:.1%}；有月度计划的指标按计划计算。"),
     ]
+    if feedback:
+        lines = [("退回意见", f"本单位报送的文件有 {len(feedback)} 处问题，已在表中用红框标出并加批注。"
+                             "请逐条修改后保存，再次报送（可直接修改本文件）。")] + \
+                [("", f"{n}. {where}：{text}") for n, (where, text) in enumerate(feedback, start=1)] + lines
     for i, (label, text) in enumerate(lines, start=2):
         ws.write_string(i, 0, label, fmt.bold)
         ws.write_string(i, 1, text, fmt.text)
@@ -380,6 +431,7 @@ def _write_table(wb, fmt, spec, unit, period, table, rows):
     ws.set_footer(f"&L&\"{FONT}\"{unit}&C第 &P 页，共 &N 页&R{period.label}")
     ws.protect("", {"select_locked_cells": True, "select_unlocked_cells": True,
                     "format_columns": True, "format_rows": True, "autofilter": True, "sort": False})
+    return ws
 
 
 def _write_value(ws, r, c, value, col, cell_fmt):
@@ -583,7 +635,7 @@ def write_distribution(spec, period, results, path):
     for i, (unit, file, _meta, rows) in enumerate(results, start=1):
         u = spec.unit(unit)
         values = [i, unit, Path(file).name, u.contact, u.phone, u.email, deadline] + \
-                 [len(rows[t]) for t in spec.tables]
+                 [len(rows.get(t, [])) for t in spec.tables]
         for c, v in enumerate(values):
             if isinstance(v, int):
                 ws.write_number(i + 1, c, v, fmt.locked)

@@ -86,3 +86,42 @@ def _check_period(spec, period):
     y0, y1 = spec.plan_years
     if not y0 <= period.year <= y1:
         raise DeskError(f"期次 {period} 不在规划年度 {y0}—{y1} 内。")
+
+
+def status_report(root, spec_option, period_text) -> list:
+    """Lines saying who has returned, who has not, and open findings; writes nothing."""
+    from .consolidate import assess
+    from .findings import ERROR
+    desk = Desk(root)
+    spec = load_spec(desk.spec_folder(spec_option))
+    period = Period.parse(period_text)
+    key = signing.load_key(desk.secret_path, create=False)
+    if not key:
+        raise DeskError("找不到签名密钥。请在生成模板的同一办公桌上运行。")
+    ledger_path = desk.ledger_path(spec.code)
+    if not ledger_path.exists():
+        raise DeskError(f"还没有 {spec.county} 的台账：请先生成模板（workbook-tool generate）。")
+    with Ledger(ledger_path) as ledger:
+        entries, winners, accepted, rejected = assess(desk, spec, period, key, ledger)
+        deadline = period.deadline(spec.deadline_day)
+        lines = [f"{spec.county} {period.label}：应报 {len(spec.responsible_units)} 个单位，"
+                 f"收到 {len(winners)} 个，可采用 {len(accepted)} 个，需退回 {len(rejected)} 个，"
+                 f"截止 {deadline.isoformat()}。"]
+        for unit in spec.responsible_units:
+            e = winners.get(unit)
+            if e is None:
+                earlier, _rows = ledger.latest_accepted(spec.code, unit, str(period))
+                note = f"（台账中已有 {earlier} 的数据）" if earlier else ""
+                lines.append(f"  未报  {unit}{note}")
+                continue
+            errors = [f for f in e.findings if f.severity == ERROR]
+            late = "，逾期" if e.received.date() > deadline else ""
+            state = "需退回" if errors else "可采用"
+            lines.append(f"  {state}  {unit}（{e.path}，{e.received:%Y-%m-%d %H:%M}{late}）")
+            for f in errors:
+                lines.append(f"      {f.where() or '文件'}：{f.message}")
+        others = [e for e in entries if e.unit is None]
+        for e in others:
+            reason = "；".join(f.message for f in e.findings) or "无法识别"
+            lines.append(f"  无法识别  {e.path}：{reason}")
+    return lines

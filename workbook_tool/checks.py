@@ -1,0 +1,393 @@
+"""Checks: a read return → findings and normalised rows.
+
+One function per rule family; each yields findings (data) instead of raising.
+Excel's own validation is a courtesy: every rule is checked again here.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from xlsxwriter.utility import xl_rowcol_to_cell
+
+from . import signing
+from .findings import Finding
+from .tables import (FORMULA, TABLES, indicator_rate, investment_rate, light)
+from .template import canon
+
+
+class Bad(Exception):
+    """A value that cannot be read unambiguously."""
+
+    def __init__(self, code, expected=""):
+        self.code = code
+        self.expected = expected
+
+
+@dataclass
+class CheckedRow:
+    table: str
+    key: str
+    project: int
+    kind: str
+    excel_row: int
+    values: dict                   # typed: float, ISO date text, text, or None
+    extra: dict = field(default_factory=dict)
+    used: bool = True              # False for blank rows left empty
+
+    def ledger_row(self):
+        return (self.table, self.key, self.project, self.kind, self.values)
+
+
+@dataclass
+class Checked:
+    findings: list
+    rows: list                     # [CheckedRow]
+    raw: dict                      # (table, key) → {column: raw cell value}
+
+    @property
+    def has_errors(self) -> bool:
+        return any(f.is_error for f in self.findings)
+
+
+# -- normalisation of single values ------------------------------------------------------
+
+_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
+_PLAIN_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
+_DATE_PATTERNS = [
+    re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$"),
+    re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})$"),
+    re.compile(r"^(\d{4})\.(\d{1,2})\.(\d{1,2})$"),
+    re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日?$"),
+    re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
+]
+
+
+def _fold(text: str) -> str:
+    """Full-width digits and punctuation → ASCII; spaces trimmed."""
+    return unicodedata.normalize("NFKC", text).strip().replace("，", ",")
+
+
+def normalize_number(raw, measure=""):
+    """(value, note) — note is the text it was read as when it had to be normalised."""
+    if isinstance(raw, bool):
+        raise Bad("V001")
+    if isinstance(raw, (int, float)):
+        if raw != raw or raw in (float("inf"), float("-inf")):
+            raise Bad("V001")
+        return float(raw), None
+    text = str(raw)
+    folded = _fold(text)
+    value_text = folded
+    percent = False
+    if measure and value_text.endswith(measure) and measure != "%":
+        value_text = value_text[:-len(measure)].strip()
+    if value_text.endswith("%"):
+        if measure != "%":
+            raise Bad("V001")
+        value_text = value_text[:-1].strip()
+        percent = True
+    if _THOUSANDS.match(value_text):
+        value_text = value_text.replace(",", "")
+    if not _PLAIN_NUMBER.match(value_text):
+        raise Bad("V001")
+    value = float(value_text)
+    changed = value_text != text.strip() or percent
+    return value, (f"{value:g}" if changed else None)
+
+
+def normalize_date(raw):
+    if isinstance(raw, dt.datetime):
+        return raw.date(), None
+    if isinstance(raw, dt.date):
+        return raw, None
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        raise Bad("V002")
+    text = _fold(str(raw))
+    for i, pattern in enumerate(_DATE_PATTERNS):
+        m = pattern.match(text)
+        if m:
+            try:
+                value = dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+            except ValueError:
+                raise Bad("V002") from None
+            exact = i == 0 and text == value.isoformat() and text == str(raw)
+            return value, (None if exact else value.isoformat())
+    raise Bad("V002")
+
+
+def normalize_enum(raw, choices):
+    text = _fold(str(raw)).replace(" ", "")
+    if text in choices:
+        return text, None
+    raise Bad("V003", "、".join(choices))
+
+
+def is_blank(raw) -> bool:
+    return raw is None or (isinstance(raw, str) and raw.strip() == "")
+
+
+# -- identification -------------------------------------------------------------------
+
+def identify(result, spec, period, key) -> tuple:
+    """('ok' | 'skip' | 'reject', [Finding]) for a read return's metadata."""
+    meta = result.meta or {}
+    if meta.get("format") != signing.FORMAT_VERSION:
+        return "reject", [Finding("F005", seen=str(meta.get("format", "?")), expected=signing.FORMAT_VERSION)]
+    if not signing.verify(key, meta, result.records):
+        return "reject", [Finding("F004")]
+    if meta.get("code") != spec.code or meta.get("period") != str(period):
+        detail = f"{meta.get('county', '?')} {meta.get('period', '?')}"
+        return "skip", [Finding("F006", detail=detail, expected=f"{spec.county} {period}")]
+    if meta.get("unit") not in spec.responsible_units:
+        return "reject", [Finding("F003")]
+    return "ok", []
+
+
+# -- the checks of one identified return ---------------------------------------------------
+
+def check_return(result, spec, period, previous=()) -> Checked:
+    """Structure, values, cross-field and history checks of an identified return.
+
+    ``previous``: the unit's rows accepted in the last earlier period (ledger CarryRows).
+    """
+    unit = result.meta["unit"]
+    findings = list(result.findings)
+    rows, raw_cells = [], {}
+    prev = {(c.table, c.key): c for c in previous}
+    same_year_prev = {k: c for k, c in prev.items() if c.period[:4] == str(period.year)}
+
+    expected_sheets = [TABLES[t].sheet for t in spec.tables]
+    for sheet in expected_sheets:
+        if sheet not in result.sheets:
+            findings.append(Finding("S001", unit=unit, sheet=sheet, detail=sheet))
+    known = set(expected_sheets) | {"填报说明"}
+    for name, content in result.sheets.items():
+        if name in known or (content and content[0] and content[0][0] == signing.MARKER):
+            continue
+        if any(any(not is_blank(v) for v in row) for row in content):
+            findings.append(Finding("S002", unit=unit, sheet=name, detail=name))
+
+    by_table = {}
+    for record in result.records:
+        by_table.setdefault(record["t"], []).append(record)
+
+    for table_key in spec.tables:
+        table = TABLES[table_key]
+        sheet = table.sheet
+        grid = result.sheets.get(sheet)
+        if grid is None:
+            continue
+        records = by_table.get(table_key, [])
+        findings.extend(_check_headers(table, grid, unit))
+        key_col = len(table.columns)
+        for record in records:
+            r = int(record["r"])
+            cells = grid[r - 1] if r - 1 < len(grid) else []
+            cells = list(cells) + [None] * (key_col + 1 - len(cells))
+            if canon(cells[key_col]) != record["k"]:
+                findings.append(Finding("S003", unit=unit, sheet=sheet, cell=f"A{r}", row=r,
+                                        detail=f"应为 {record['k']}，实际为 {canon(cells[key_col]) or '空'}"))
+                continue
+            row, raw, row_findings = _check_row(table, record, cells, spec, period, unit, sheet)
+            findings.extend(row_findings)
+            if row is None:
+                continue
+            findings.extend(_cross_checks(table, row, spec, period, unit, sheet,
+                                          same_year_prev.get((table_key, row.key))))
+            rows.append(row)
+            raw_cells[(table_key, row.key)] = raw
+        # rows typed below the template's last row: inserted or pasted rows
+        last = max([int(rec["r"]) for rec in records], default=3)
+        for i in range(last, len(grid)):
+            if any(not is_blank(v) for v in grid[i][:key_col + 1]):
+                findings.append(Finding("S003", unit=unit, sheet=sheet, cell=f"A{i + 1}", row=i + 1,
+                                        detail="模板最后一行之后多出内容"))
+                break
+
+    present = {(r.table, r.key) for r in rows} | {(rec["t"], rec["k"]) for rec in result.records}
+    for (table_key, key_), old in prev.items():
+        if table_key == "problems" and old.values.get("state") not in (None, "已销号") \
+                and (table_key, key_) not in present:
+            findings.append(Finding("X007", unit=unit, sheet=TABLES["problems"].sheet,
+                                    seen=str(old.values.get("code") or key_)))
+    return Checked(findings=[_with_unit(f, unit) for f in findings], rows=rows, raw=raw_cells)
+
+
+def _with_unit(f, unit):
+    if f.unit:
+        return f
+    from dataclasses import replace
+    return replace(f, unit=unit)
+
+
+def _check_headers(table, grid, unit):
+    header = grid[2] if len(grid) > 2 else []
+    for c, col in enumerate(table.columns):
+        seen = header[c] if c < len(header) else None
+        if canon(seen) != col.header:
+            yield Finding("S006", unit=unit, sheet=table.sheet, cell=xl_rowcol_to_cell(2, c),
+                          column=col.header, expected=col.header, seen=canon(seen))
+            return
+
+
+def _typed_locked(col, text):
+    if text == "":
+        return None
+    if col.type == "number":
+        return float(text)
+    return text
+
+
+def _check_row(table, record, cells, spec, period, unit, sheet):
+    r = int(record["r"])
+    kind = record["kind"]
+    findings = []
+    values, raw = {}, {}
+    locked = record["v"]
+
+    def where(c):
+        return dict(unit=unit, sheet=sheet, cell=xl_rowcol_to_cell(r - 1, c), column=table.columns[c].header,
+                    row=r)
+
+    is_blank_row = kind == "blank"
+    for c, col in enumerate(table.columns):
+        cell = cells[c]
+        raw[col.key] = cell
+        if col.mode == FORMULA:
+            continue
+        if col.key in locked:
+            if canon(_comparable(cell, col)) != locked[col.key]:
+                findings.append(Finding("S004", expected=locked[col.key] or "（空）", seen=canon(cell),
+                                        **where(c)))
+            values[col.key] = _typed_locked(col, locked[col.key])
+            continue
+        values[col.key] = None
+        if is_blank(cell):
+            continue
+        measure = locked.get("measure", "")
+        try:
+            if col.type == "number":
+                value, note = normalize_number(cell, measure)
+                if value < 0:
+                    findings.append(Finding("V005", seen=canon(cell), expected="不能为负数", **where(c)))
+                    continue
+            elif col.type == "date":
+                value, note = normalize_date(cell)
+                y0, y1 = spec.plan_years
+                if not dt.date(y0 - 1, 1, 1) <= value <= dt.date(y1, 12, 31):
+                    findings.append(Finding("V005", seen=value.isoformat(),
+                                            expected=f"{y0}—{y1} 年内的日期", **where(c)))
+                    continue
+                value = value.isoformat()
+            elif col.type == "enum":
+                value, note = normalize_enum(cell, col.choices)
+            else:
+                value, note = str(cell) if not isinstance(cell, float) else canon(cell), None
+                if isinstance(cell, (dt.date, dt.datetime)):
+                    value = canon(cell)
+                if len(value) > col.max_length:
+                    findings.append(Finding("V007", seen=str(len(value)), expected=str(col.max_length),
+                                            **where(c)))
+                    continue
+        except Bad as bad:
+            findings.append(Finding(bad.code, seen=canon(cell), expected=bad.expected, **where(c)))
+            continue
+        if note is not None:
+            findings.append(Finding("V006", seen=canon(cell), expected=note, **where(c)))
+        values[col.key] = value
+
+    used = not is_blank_row or any(values.get(col.key) is not None or not is_blank(raw.get(col.key))
+                                   for col in table.columns if col.is_input)
+    if not used:
+        return None, raw, findings
+    required = [col for col in table.columns if col.required]
+    if is_blank_row:
+        required += [table.column(k) for k in table.required_new]
+    for col in required:
+        c = table.index(col.key)
+        if values.get(col.key) is None and is_blank(raw.get(col.key)):
+            detail = "请填写后重新报送。"
+            if is_blank_row:
+                detail = "新增的行要把项目/问题的基本信息填写完整。"
+            findings.append(Finding("V004", detail=detail, **where(c)))
+    row = CheckedRow(table.key, record["k"], int(record["p"]), kind, r, values, dict(record.get("x", {})))
+    _compute(table, row, spec)
+    return row, raw, findings
+
+
+def _comparable(cell, col):
+    if col.type == "date" and isinstance(cell, str):
+        try:
+            return normalize_date(cell)[0]
+        except Bad:
+            return cell
+    return cell
+
+
+def _compute(table, row, spec):
+    """Formulas recomputed in Python: never trust cached results in returns."""
+    v = row.values
+    if table.key == "indicators":
+        rate = indicator_rate(v.get("actual"), v.get("annual"), row.extra.get("direction"))
+        schedule = row.extra.get("schedule", 1.0)
+        v["rate"] = rate
+        v["schedule"] = schedule
+        v["light"] = light(rate, schedule, spec.yellow) if rate is not None else ""
+    elif table.key == "projects":
+        v["rate"] = investment_rate(v.get("invested"), v.get("plan"))
+
+
+def _cross_checks(table, row, spec, period, unit, sheet, previous):
+    v = row.values
+    r = row.excel_row
+
+    def at(key, **kw):
+        c = table.index(key)
+        return Finding(cell=xl_rowcol_to_cell(r - 1, c), column=table.columns[c].header, sheet=sheet,
+                       unit=unit, row=r, **kw)
+
+    end = period.end.isoformat()
+    old = previous.values if previous else {}
+    if table.key == "indicators":
+        if v.get("light") in ("黄", "红") and not v.get("note"):
+            yield at("note", code="X006", seen=v["light"])
+        actual, before = v.get("actual"), old.get("actual")
+        if row.extra.get("kind") == "cumulative" and isinstance(before, (int, float)) and actual is not None:
+            if actual < before - 1e-9:
+                yield at("actual", code="X004", seen=f"{actual:g}", expected=f"{before:g}")
+            elif before > 0 and actual > 2 * before:
+                yield at("actual", code="X005", seen=f"{actual:g}",
+                         detail=f"累计值从上期的 {before:g} 跳到 {actual:g}，超过一倍。")
+    elif table.key == "tasks":
+        if v.get("state") == "已完成" and not v.get("done"):
+            yield at("done", code="X001")
+        if v.get("done") and v["done"] > end:
+            yield at("done", code="X008", seen=v["done"], expected=end)
+    elif table.key == "problems":
+        if v.get("state") == "已销号" and (not v.get("closed") or v["closed"] > end):
+            yield at("closed", code="X002", seen=v.get("closed") or "", expected=end)
+        elif v.get("closed") and v["closed"] > end:
+            yield at("closed", code="X008", seen=v["closed"], expected=end)
+        if v.get("raised") and v["raised"] > end:
+            yield at("raised", code="X008", seen=v["raised"], expected=end)
+    elif table.key == "projects":
+        invested, total, plan = v.get("invested"), v.get("total"), v.get("plan")
+        if invested is not None and total and invested > total + 1e-9:
+            yield at("invested", code="X003", seen=f"{invested:g}", expected=f"{total:g}")
+        elif invested is not None and plan and invested > 3 * plan:
+            yield at("invested", code="X005", seen=f"{invested:g}",
+                     detail=f"本年累计完成投资 {invested:g} 万元是年度计划 {plan:g} 万元的 {invested / plan:.1f} 倍。")
+        before = old.get("invested")
+        if isinstance(before, (int, float)) and invested is not None:
+            if invested < before - 1e-9:
+                yield at("invested", code="X004", seen=f"{invested:g}", expected=f"{before:g}")
+            elif before > 0 and invested > 2 * before and not (total and invested > total):
+                yield at("invested", code="X005", seen=f"{invested:g}",
+                         detail=f"本年累计完成投资从上期的 {before:g} 万元跳到 {invested:g} 万元，超过一倍。")
+        if v.get("state") in ("在建", "竣工") and not v.get("started"):
+            yield at("started", code="X009", seen=v["state"])
+        if v.get("started") and v["started"] > end:
+            yield at("started", code="X008", seen=v["started"], expected=end)

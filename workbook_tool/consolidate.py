@@ -1,0 +1,308 @@
+"""The consolidate stage: inbox → identified, checked, merged → master, feedback, ledger."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import signing
+from .checks import check_return, identify
+from .desk import Desk, DeskError, Period
+from .findings import ERROR, WARNING, Finding, count_by_severity
+from .inbox import scan
+from .ledger import Ledger
+from .reader import read_return
+from .spec import load_spec
+from .template import rows_from_records, safe_filename, write_template
+
+MASTER_NAME = "汇总表.xlsx"
+FEEDBACK_DIR = "退回"
+
+
+@dataclass
+class FileEntry:
+    path: str
+    sha256: str
+    size: int
+    received: dt.datetime
+    sender: str | None = None
+    unit: str | None = None
+    period: str | None = None
+    nonce: str | None = None
+    saved: dt.datetime | None = None
+    verdict: str = "rejected"
+    findings: list = field(default_factory=list)
+    result: object = None
+    checked: object = None
+
+    @property
+    def codes(self) -> list:
+        return sorted({f.code for f in self.findings})
+
+    def as_json(self) -> dict:
+        return {"path": self.path, "unit": self.unit, "verdict": self.verdict, "codes": self.codes}
+
+
+@dataclass
+class UnitData:
+    """What the master shows for one unit."""
+
+    unit: str
+    status: str              # 本期 | 沿用上期 | 未报
+    period: str | None
+    rows: list               # [(table, key, project, kind, values)]
+
+
+def consolidate(root, spec_option, period_text, progress=None, now=None) -> dict:
+    """Run the whole stage; return the summary (the --json object)."""
+    desk = Desk(root)
+    spec = load_spec(desk.spec_folder(spec_option))
+    period = Period.parse(period_text)
+    key = signing.load_key(desk.secret_path, create=False)
+    if not key:
+        raise DeskError("找不到签名密钥（.workbook-tool-secret 或环境变量 WORKBOOK_TOOL_SECRET）。"
+                        "请在生成模板的同一办公桌上运行汇总。")
+    out_dir = desk.consolidated(spec.code, period)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with _RunLock(desk.consolidated(spec.code) / ".lock"):
+        with Ledger(desk.ledger_path(spec.code)) as ledger:
+            return _run(desk, spec, period, key, ledger, out_dir, progress)
+
+
+class _RunLock:
+    def __init__(self, path: Path):
+        self.path = path
+        self.fh = None
+
+    def __enter__(self):
+        import fcntl
+        self.fh = open(self.path, "a+")
+        try:
+            fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self.fh.close()
+            raise DeskError("另一个汇总正在运行（同一个县）。请等它结束后再运行。") from None
+        return self
+
+    def __exit__(self, *exc):
+        import fcntl
+        fcntl.flock(self.fh, fcntl.LOCK_UN)
+        self.fh.close()
+
+
+def assess(desk, spec, period, key, ledger, progress=None):
+    """Identify and check every inbox file; write nothing. → (entries, winners, accepted, rejected)"""
+    candidates = scan(desk.inbox)
+    entries = []
+    for n, cand in enumerate(candidates, start=1):
+        entries.append(_identify(cand, spec, period, key, ledger))
+        if progress:
+            progress(n, len(candidates), cand.path)
+
+    # several returns from one unit: the newest wins
+    by_unit = {}
+    for e in entries:
+        if e.verdict == "candidate":
+            by_unit.setdefault(e.unit, []).append(e)
+    winners = {}
+    for unit, group in by_unit.items():
+        group.sort(key=lambda e: (e.saved or e.received, e.received, e.path), reverse=True)
+        winners[unit] = group[0]
+        for older in group[1:]:
+            older.verdict = "superseded"
+            older.findings.append(Finding("F008", unit=unit, file=older.path))
+
+    accepted, rejected = {}, {}
+    for unit, e in sorted(winners.items()):
+        previous = ledger.latest_accepted(spec.code, unit, str(period), inclusive=False)[1]
+        checked = check_return(e.result, spec, period, previous)
+        e.checked = checked
+        e.findings.extend(_with_file(f, e.path) for f in checked.findings)
+        if checked.has_errors:
+            e.verdict = "rejected"
+            rejected[unit] = e
+        else:
+            e.verdict = "accepted"
+            accepted[unit] = e
+    return entries, winners, accepted, rejected
+
+
+def _run(desk, spec, period, key, ledger, out_dir, progress):
+    entries, winners, accepted, rejected = assess(desk, spec, period, key, ledger, progress)
+
+    deadline = period.deadline(spec.deadline_day)
+    late = sorted((u for u, e in winners.items() if e.received.date() > deadline), key=_unit_order(spec))
+    with ledger.transaction():
+        for unit, e in accepted.items():
+            ledger.replace_accepted(spec.code, str(period), unit, e.sha256, e.received.isoformat(),
+                                    [r.ledger_row() for r in e.checked.rows if r.used])
+        ledger.record_files(spec.code, str(period), [
+            dict(path=e.path, sha256=e.sha256, size=e.size, received=e.received.isoformat(), unit=e.unit,
+                 period=e.period, nonce=e.nonce, sender=e.sender, verdict=e.verdict, codes=e.codes)
+            for e in entries])
+
+    units_data = []
+    for unit in spec.responsible_units:
+        got_period, rows = ledger.latest_accepted(spec.code, unit, str(period), inclusive=True)
+        if got_period == str(period):
+            status = "本期"
+        elif got_period:
+            status = f"沿用{got_period}"
+        else:
+            status = "未报"
+        units_data.append(UnitData(unit, status, got_period,
+                                   [(r.table, r.key, r.project, r.kind, r.values) for r in rows]))
+
+    findings = [f for e in entries for f in e.findings]
+    from .master import write_master
+    staging = out_dir.with_name(f".{out_dir.name}.staging")
+    if staging.exists():
+        shutil.rmtree(staging)
+    (staging / FEEDBACK_DIR).mkdir(parents=True)
+    submissions = _submissions(spec, entries, winners, deadline)
+    write_master(spec, period, units_data, submissions, findings, staging / MASTER_NAME)
+    for unit, e in sorted(rejected.items()):
+        _write_feedback(spec, period, key, e, staging / FEEDBACK_DIR / f"{safe_filename(unit)}.xlsx")
+
+    order = _unit_order(spec)
+    summary = {
+        "county": spec.county,
+        "code": spec.code,
+        "period": str(period),
+        "expected": len(spec.responsible_units),
+        "returned": len(winners),
+        "accepted": sorted(accepted, key=order),
+        "rejected": sorted(rejected, key=order),
+        "missing": [u for u in spec.responsible_units if u not in winners],
+        "late": late,
+        "superseded": sorted(e.path for e in entries if e.verdict == "superseded"),
+        "skipped": sorted(e.path for e in entries if e.verdict == "skipped"),
+        "findings": count_by_severity(f for f in findings if f.code != "F006"),
+        "master": str(out_dir / MASTER_NAME),
+        "feedback": [str(out_dir / FEEDBACK_DIR / f"{safe_filename(u)}.xlsx") for u in sorted(rejected, key=order)],
+        "files": [e.as_json() for e in entries],
+    }
+    (staging / "汇总结果.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2, sort_keys=True),
+                                         encoding="utf-8")
+    _publish(staging, out_dir)
+    with ledger.transaction():
+        ledger.record_run(spec.code, str(period), dt.datetime.now().isoformat(timespec="seconds"), summary)
+    summary["_findings"] = findings
+    return summary
+
+
+def _with_file(f, path):
+    from dataclasses import replace
+    return replace(f, file=path)
+
+
+def _unit_order(spec):
+    index = {u: i for i, u in enumerate(spec.responsible_units)}
+    return lambda u: index.get(u, len(index))
+
+
+def _identify(cand, spec, period, key, ledger) -> FileEntry:
+    e = FileEntry(path=cand.path, sha256=cand.sha256, size=len(cand.data), received=cand.received,
+                  sender=cand.sender)
+    if cand.problem:
+        e.findings.append(Finding("F001", file=cand.path, detail=cand.problem))
+        return e
+    result = read_return(cand.data)
+    e.result = result
+    e.saved = result.saved
+    e.findings.extend(_with_file(f, cand.path) for f in result.findings)
+    if result.fatal:
+        return e
+    status, found = identify(result, spec, period, key)
+    meta = result.meta
+    e.findings.extend(_with_file(f, cand.path) for f in found)
+    if status == "skip":
+        e.verdict = "skipped"
+        e.period = meta.get("period")
+        return e
+    if status == "reject":
+        return e
+    e.unit, e.period, e.nonce = meta["unit"], meta["period"], meta["nonce"]
+    issued = ledger.issued(spec.code, str(period), e.unit)
+    if issued and e.nonce in issued and e.nonce != issued[-1]:
+        e.findings.append(Finding("F007", unit=e.unit, file=cand.path))
+        return e
+    owner = spec.unit(e.unit)
+    if cand.sender and owner.email and cand.sender != owner.email.lower():
+        others = [u.name for u in spec.units if u.email and u.email.lower() == cand.sender]
+        if others:
+            e.findings.append(Finding("F013", unit=e.unit, file=cand.path, detail=e.unit))
+            return e
+    e.findings = [f if f.unit else _set_unit(f, e.unit) for f in e.findings]
+    e.verdict = "candidate"
+    return e
+
+
+def _set_unit(f, unit):
+    from dataclasses import replace
+    return replace(f, unit=unit)
+
+
+def _submissions(spec, entries, winners, deadline):
+    out = []
+    for unit in spec.responsible_units:
+        e = winners.get(unit)
+        if e is None:
+            out.append(dict(unit=unit, returned=False, received=None, late=False, verdict="未报",
+                            errors=0, warnings=0, file=""))
+            continue
+        counts = count_by_severity(e.findings)
+        out.append(dict(unit=unit, returned=True, received=e.received, late=e.received.date() > deadline,
+                        verdict={"accepted": "采用", "rejected": "退回"}[e.verdict],
+                        errors=counts[ERROR], warnings=counts[WARNING], file=e.path))
+    return out
+
+
+def _write_feedback(spec, period, key, e, path):
+    checked = e.checked
+    inputs = {}
+    for (table, row_key), raw in checked.raw.items():
+        inputs[(table, row_key)] = {k: v for k, v in raw.items() if v not in (None, "")}
+    # rows that failed structure checks have no raw cells; the template's rows still come back
+    rows = rows_from_records(e.result.records, inputs)
+    for table in spec.tables:
+        rows.setdefault(table, [])
+    notes, feedback = {}, []
+    for f in e.findings:
+        if f.code == "F008":
+            continue
+        where = f"{f.sheet}!{f.cell}" if f.cell else (f.sheet or "整个文件")
+        feedback.append((where, f"[{f.severity}] {f.message}"))
+        if f.cell and f.sheet:
+            key_ = (f.sheet, f.cell)
+            notes[key_] = (notes[key_] + "\n" if key_ in notes else "") + f"[{f.severity}] {f.message}"
+    write_template(spec, e.unit, period, rows, key, path, notes=notes, feedback=feedback)
+
+
+def _publish(staging: Path, out_dir: Path):
+    """Move the staged outputs into place; a master held open elsewhere gets a clear message."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        for item in sorted(staging.iterdir()):
+            target = out_dir / item.name
+            if item.is_dir():
+                if target.exists():
+                    old = out_dir / f".{item.name}.old"
+                    if old.exists():
+                        shutil.rmtree(old)
+                    os.replace(target, old)
+                    os.replace(item, target)
+                    shutil.rmtree(old)
+                else:
+                    os.replace(item, target)
+            else:
+                os.replace(item, target)
+    except PermissionError as exc:
+        raise DeskError(f"无法写入 {exc.filename}：文件可能正在 Excel/WPS 中打开，或文件夹没有写权限。"
+                        "请关闭该文件后重新运行汇总；上一次的汇总结果保持不变。") from None
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)

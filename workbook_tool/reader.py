@@ -1,0 +1,230 @@
+"""One return → its metadata and plain rows with true positions (python-calamine).
+
+Before calamine sees a file, its container is sniffed and bounded: encrypted
+OLE files, zip bombs, DOCTYPEs, absurd sheet dimensions and other hostile
+content are refused here, so one bad file never takes the run down.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import re
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+
+from . import signing
+from .findings import Finding
+
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+MAX_FILE_BYTES = 50 * 1024 * 1024
+MAX_UNCOMPRESSED = 200 * 1024 * 1024
+MAX_RATIO = 200
+MAX_ROWS = 20000
+MAX_COLS = 200
+
+_DIMENSION = re.compile(rb'<dimension\s+ref="([A-Z]+)?(\d+)?(?::([A-Z]+)(\d+))?"')
+_CELL_REF = re.compile(rb'<c\s[^>]*?r="([A-Z]{1,3})(\d{1,7})"')
+_ROW_REF = re.compile(rb'<row\s[^>]*?r="(\d{1,7})"')
+_MODIFIED = re.compile(rb"<dcterms:modified[^>]*>([^<]+)</dcterms:modified>")
+_ODS_MODIFIED = re.compile(rb"<dc:date>([^<]+)</dc:date>")
+
+
+def col_number(letters: bytes | str) -> int:
+    n = 0
+    for ch in letters if isinstance(letters, str) else letters.decode("ascii"):
+        n = n * 26 + ord(ch) - 64
+    return n
+
+
+@dataclass
+class ReadResult:
+    meta: dict | None = None
+    records: list = field(default_factory=list)
+    sheets: dict = field(default_factory=dict)     # sheet name → list of rows (lists of values)
+    sheet_order: list = field(default_factory=list)
+    saved: dt.datetime | None = None
+    kind: str = ""                                   # xlsx | xlsm | xls | ods
+    findings: list = field(default_factory=list)     # file-level findings
+    fatal: bool = False
+
+    def refuse(self, code, **kw):
+        self.findings.append(Finding(code, **kw))
+        self.fatal = True
+        return self
+
+
+def sniff(data: bytes) -> str:
+    if not data:
+        return "empty"
+    if data[:8] == OLE_MAGIC:
+        return "ole"
+    if data[:4] == b"PK\x03\x04":
+        return "zip"
+    if data[:5] == b"%PDF-":
+        return "pdf"
+    return "unknown"
+
+
+def read_return(data: bytes) -> ReadResult:
+    """Read one candidate file; never raises for bad input."""
+    result = ReadResult()
+    if len(data) > MAX_FILE_BYTES:
+        return result.refuse("F010", detail=f"文件 {len(data) // 1024 // 1024} MB，超过 50 MB")
+    kind = sniff(data)
+    if kind == "empty":
+        return result.refuse("F001", detail="空文件")
+    if kind == "pdf":
+        return result.refuse("F001", detail="这是 PDF 文件，不是 Excel 工作簿")
+    if kind == "unknown":
+        return result.refuse("F001", detail="不是 Excel/WPS/LibreOffice 工作簿")
+    if kind == "ole":
+        if "EncryptedPackage".encode("utf-16-le") in data:
+            return result.refuse("F002")
+        result.kind = "xls"
+    else:
+        if not _check_zip(data, result):
+            return result
+    return _parse(data, result)
+
+
+def _check_zip(data: bytes, result: ReadResult) -> bool:
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        infos = zf.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        result.refuse("F001", detail=f"压缩包已损坏：{exc}")
+        return False
+    names = {i.filename for i in infos}
+    total = sum(i.file_size for i in infos)
+    if total > MAX_UNCOMPRESSED:
+        result.refuse("F010", detail=f"解压后 {total // 1024 // 1024} MB")
+        return False
+    for info in infos:
+        if info.compress_size and info.file_size / info.compress_size > MAX_RATIO and info.file_size > 1_000_000:
+            result.refuse("F010", detail=f"部件 {info.filename} 压缩比异常")
+            return False
+    if "mimetype" in names:
+        mime = zf.read("mimetype")[:100]
+        if b"opendocument.spreadsheet" not in mime:
+            result.refuse("F001", detail="不是电子表格（可能是文字文档或演示文稿）")
+            return False
+        result.kind = "ods"
+        try:
+            meta = zf.read("meta.xml") if "meta.xml" in names else b""
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            result.refuse("F001", detail=f"压缩包已损坏：{exc}")
+            return False
+        m = _ODS_MODIFIED.search(meta)
+        result.saved = _parse_time(m.group(1)) if m else None
+    elif "xl/workbook.xml" in names:
+        result.kind = "xlsm" if "xl/vbaProject.bin" in names else "xlsx"
+    elif "word/document.xml" in names:
+        result.refuse("F001", detail="这是 Word 文档，不是 Excel 工作簿")
+        return False
+    else:
+        result.refuse("F001", detail="不是 Excel 工作簿")
+        return False
+    try:
+        for info in infos:
+            if not info.filename.endswith((".xml", ".rels", ".vml")):
+                continue
+            body = zf.read(info.filename)
+            if b"<!DOCTYPE" in body[:4096].upper() or b"<!ENTITY" in body.upper():
+                result.refuse("F011", detail=f"部件 {info.filename} 含 DOCTYPE/实体声明")
+                return False
+            if info.filename.startswith("xl/worksheets/sheet") and not _bounded(body):
+                result.refuse("F010", detail=f"工作表 {info.filename} 的范围超出模板（过多的行或列）")
+                return False
+            if info.filename == "docProps/core.xml":
+                m = _MODIFIED.search(body)
+                result.saved = _parse_time(m.group(1)) if m else None
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
+        result.refuse("F001", detail=f"压缩包已损坏：{exc}")
+        return False
+    extras = sorted({n.split("/")[1] for n in names if n.startswith("xl/") and n.split("/")[1] in
+                     ("externalLinks", "connections.xml", "embeddings", "activeX")})
+    if result.kind == "xlsm":
+        result.findings.append(Finding("F009"))
+    if extras:
+        result.findings.append(Finding("F012", detail="、".join(extras)))
+    return True
+
+
+def _bounded(body: bytes) -> bool:
+    m = _DIMENSION.search(body[:2048])
+    if m and m.group(4):
+        if int(m.group(4)) > MAX_ROWS or col_number(m.group(3)) > MAX_COLS:
+            return False
+    elif m and m.group(2):
+        if int(m.group(2)) > MAX_ROWS or (m.group(1) and col_number(m.group(1)) > MAX_COLS):
+            return False
+    for m in _ROW_REF.finditer(body):
+        if int(m.group(1)) > MAX_ROWS:
+            return False
+    for m in _CELL_REF.finditer(body):
+        if int(m.group(2)) > MAX_ROWS or col_number(m.group(1)) > MAX_COLS:
+            return False
+    return True
+
+
+def _parse_time(raw: bytes):
+    text = raw.decode("ascii", "replace").strip().rstrip("Z")
+    text = text.split(".")[0]
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _parse(data: bytes, result: ReadResult) -> ReadResult:
+    import python_calamine as calamine
+    try:
+        wb = calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
+        result.sheet_order = list(wb.sheet_names)
+        meta_rows = None
+        for name in result.sheet_order:
+            sheet = wb.get_sheet_by_name(name)
+            if sheet.height > MAX_ROWS or sheet.width > MAX_COLS:
+                return result.refuse("F010", detail=f"工作表「{name}」有 {sheet.height} 行 {sheet.width} 列")
+            rows = sheet.to_python(skip_empty_area=False)
+            result.sheets[name] = rows
+            if rows and rows[0] and rows[0][0] == signing.MARKER and meta_rows is None:
+                meta_rows = rows
+    except calamine.PasswordError:
+        return result.refuse("F002")
+    except Exception as exc:  # calamine raises several error types for broken files
+        return result.refuse("F001", detail=f"{type(exc).__name__}: {str(exc)[:120]}")
+    if meta_rows is None:
+        return result.refuse("F003")
+    try:
+        result.meta, result.records = parse_meta(meta_rows)
+    except (ValueError, KeyError, TypeError, IndexError):
+        return result.refuse("F004")
+    return result
+
+
+def parse_meta(rows):
+    """The metadata sheet → (meta dict, row records)."""
+    meta = {}
+    i = 1
+    while i < len(rows) and rows[i] and rows[i][0] != "rows":
+        key, value = rows[i][0], rows[i][1] if len(rows[i]) > 1 else ""
+        meta[str(key)] = _meta_text(value)
+        i += 1
+    if i >= len(rows):
+        raise ValueError("no rows marker")
+    count = int(float(rows[i][1]))
+    records = []
+    for r in rows[i + 1:i + 1 + count]:
+        records.append(json.loads(r[0]))
+    if len(records) != count:
+        raise ValueError("row records missing")
+    return meta, records
+
+
+def _meta_text(value) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))   # LibreOffice may turn a numeric-looking text into a number
+    return "" if value is None else str(value)
