@@ -371,6 +371,7 @@ def _write_instructions(wb, fmt, spec, unit, period, rows, feedback=()):
     for i, (label, text) in enumerate(lines, start=2):
         ws.write_string(i, 0, label, fmt.bold)
         ws.write_string(i, 1, text, fmt.text)
+        ws.set_row(i, 16 * max(1, -(-int(display_width(text)) // 170)))
     ws.set_landscape()
     ws.set_paper(9)
     ws.fit_to_pages(1, 0)
