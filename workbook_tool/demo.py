@@ -40,8 +40,11 @@ def set_cell(wb, table_key, row_key, column_key, value):
     table = TABLES[table_key]
     ws = wb[table.sheet]
     r = row_index(ws, table)[row_key]
-    ws.cell(r, table.index(column_key) + 1).value = value
-    return f"{ws.cell(r, table.index(column_key) + 1).coordinate}"
+    cell = ws.cell(r, table.index(column_key) + 1)
+    cell.value = value
+    if isinstance(value, str) and value.startswith("="):
+        cell.data_type = "s"        # typed as text (as Excel does after a leading apostrophe)
+    return cell.coordinate
 
 
 def rows_of(wb, table_key):
@@ -152,6 +155,22 @@ def mail_into(dest: Path, attachment: Path, sender: str, when: dt.datetime, subj
     msg.add_attachment(attachment.read_bytes(), maintype="application",
                        subtype="vnd.openxmlformats-officedocument.spreadsheetml.sheet", filename=attachment.name)
     dest.write_bytes(bytes(msg))
+
+
+def set_saved(path: Path, when: dt.datetime):
+    """Set the workbook's own saved time (docProps/core.xml), as the application would on save."""
+    import re
+    src = Path(path).read_bytes()
+    import io
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(src)) as zin, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            body = zin.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                body = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)",
+                              rb"\g<1>" + when.strftime("%Y-%m-%dT%H:%M:%SZ").encode() + rb"\g<2>", body)
+            zout.writestr(info, body)
+    Path(path).write_bytes(out.getvalue())
 
 
 def set_received(path: Path, when: dt.datetime):

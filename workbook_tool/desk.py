@@ -69,8 +69,9 @@ class Desk:
     def spec_folder(self, spec_option: str | None) -> Path:
         if spec_option:
             path = Path(spec_option)
-            if not path.is_absolute() and not path.exists():
-                path = self.root / spec_option
+            # a relative --spec is read from the desk (--root), falling back to the current folder
+            if not path.is_absolute() and (self.root / path).exists():
+                path = self.root / path
             return path
         folders = sorted(p.parent for p in (self.root / "specs").glob("*/county.yaml"))
         if len(folders) == 1:
