@@ -172,6 +172,21 @@ def render_summary(summary, findings):
 
 
 @main.command()
+@click.argument("folder", required=False, type=click.Path(file_okay=False))
+@friendly
+def demo(folder):
+    """演示：模拟两个月的完整流程 / run two simulated monthly cycles in a new folder.
+
+    FOLDER 默认为当前目录下新建的 demo-desk；已有内容的文件夹不会被覆盖。
+    """
+    from .demo import run_demo
+    target = Path(folder or "demo-desk")
+    result = run_demo(target, echo=click.echo)
+    last = result["summaries"][-1]
+    click.echo(f"演示完成：打开 {last['master']} 查看汇总表；{target} 就是一张办公桌，可以继续用各命令试。")
+
+
+@main.command()
 @spec_option
 @period_option
 @root_option

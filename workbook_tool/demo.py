@@ -65,9 +65,11 @@ def fill_correctly(wb, period, rng: random.Random, progress=0.5):
     month_share = period.month / 12
     for key, values in rows_of(wb, "indicators"):
         annual = values.get("annual") or 0
-        actual = round(annual * month_share * rng.uniform(0.95, 1.25), 2)
-        typed[("indicators", key, "actual")] = set_cell(wb, "indicators", key, "actual", actual) and actual
+        before = values.get("actual") if isinstance(values.get("actual"), (int, float)) else 0
+        actual = max(before, round(annual * month_share * rng.uniform(0.95, 1.25), 2))
+        set_cell(wb, "indicators", key, "actual", actual)
         set_cell(wb, "indicators", key, "note", "按计划推进")
+        typed[("indicators", key, "actual")] = actual
     for key, values in rows_of(wb, "tasks"):
         set_cell(wb, "tasks", key, "progress", f"{period.label}：已按节点推进")
         set_cell(wb, "tasks", key, "state", "正常推进")
@@ -176,3 +178,154 @@ def set_saved(path: Path, when: dt.datetime):
 def set_received(path: Path, when: dt.datetime):
     ts = when.timestamp()
     os.utime(path, (ts, ts))
+
+
+# -- the whole monthly cycle, twice ---------------------------------------------------------
+
+def _place(desk: Path, wb_or_path, name: str, when: dt.datetime, saved: dt.datetime | None = None) -> Path:
+    dest = desk / "inbox" / name
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(wb_or_path, Path):
+        shutil.copyfile(wb_or_path, dest)
+    else:
+        wb_or_path.save(dest)
+    if saved and dest.suffix == ".xlsx":
+        set_saved(dest, saved)
+    set_received(dest, when)
+    return dest
+
+
+def simulate_month(desk: Path, spec, period, rng: random.Random, mistakes: bool, echo=print) -> dict:
+    """Fill every unit's template as units do and drop the returns in the inbox; returns the story."""
+    from .tables import TABLES as _T  # noqa: F401 - documentation of what is filled
+    templates = desk / "templates" / spec.code / str(period)
+    units = list(spec.responsible_units)
+    deadline = period.deadline(spec.deadline_day)
+    on_time = dt.datetime(deadline.year, deadline.month, max(1, deadline.day - 2), 10, 0)
+    late_time = dt.datetime(deadline.year, deadline.month, deadline.day + 3, 16, 0)
+    story = {"silent": [], "mistakes": {}, "twice": None, "xls": None, "zip": None, "eml": None}
+    scratch = desk / ".demo-scratch"
+    scratch.mkdir(exist_ok=True)
+    silent = units[-1]
+    story["silent"].append(silent)
+    plan = {}
+    if mistakes:
+        plan = {units[1]: "text", units[2]: "fullwidth", units[3]: "nodate", units[4]: "closed-nodate"}
+    else:
+        plan = {units[0]: "went-down"}
+    for i, unit in enumerate(units):
+        if unit == silent:
+            continue
+        wb = open_template(templates / f"{_file(unit)}.xlsx")
+        fill_correctly(wb, period, rng)
+        if i == 0:
+            if not [k for k, v in rows_of(wb, "projects") if v.get("name") and not k.startswith(f"new-{period}")]:
+                add_project(wb, "菜园燃气管道工程", 12000, 3000, round(3000 * period.month / 12, 1), period)
+            add_problem(wb, f"{period.label}新发现：项目用地报批进度慢", period)
+        what = plan.get(unit)
+        if what == "text":
+            key = rows_of(wb, "indicators")[0][0] if rows_of(wb, "indicators") else None
+            if key:
+                set_cell(wb, "indicators", key, "actual", "约12亿")
+            else:
+                set_cell(wb, "tasks", rows_of(wb, "tasks")[0][0], "state", "推进中")
+        elif what == "fullwidth":
+            rows = rows_of(wb, "indicators")
+            if rows:
+                set_cell(wb, "indicators", rows[0][0], "actual", "１２０")
+        elif what == "nodate":
+            rows = rows_of(wb, "tasks")
+            if rows:
+                set_cell(wb, "tasks", rows[0][0], "state", "已完成")
+        elif what == "closed-nodate":
+            add_problem(wb, "码头泊位审批待省里批复", period, state="已销号")
+        elif what == "went-down":
+            carried = open_template(templates / f"{_file(unit)}.xlsx")   # last month's value, pre-filled
+            cumulative = {i.id for p in spec.projects for i in p.indicators if i.kind == "cumulative"}
+            rows = [(k, v) for k, v in rows_of(carried, "indicators")
+                    if k in cumulative and isinstance(v.get("actual"), (int, float)) and v.get("actual")]
+            if rows:
+                set_cell(wb, "indicators", rows[0][0], "actual", round(rows[0][1]["actual"] * 0.5, 2))
+        if what:
+            story["mistakes"][unit] = what
+        name = f"{rng.randrange(10**6):06d}-进度表.xlsx"
+        when = late_time if i == 5 else on_time
+        saved = when - dt.timedelta(hours=1)
+        if i == 6 and mistakes:                       # returns twice: an early draft, then the final one
+            draft = open_template(templates / f"{_file(unit)}.xlsx")
+            fill_correctly(draft, period, rng)
+            _place(desk, draft, f"草稿/{unit}-初稿.xlsx", on_time - dt.timedelta(days=1),
+                   saved - dt.timedelta(days=1))
+            story["twice"] = unit
+        if i == 7 and mistakes and soffice():          # saved as .xls by the unit
+            tmp = scratch / f"u{i}.xlsx"
+            wb.save(tmp)
+            try:
+                xls = convert(tmp, "xls", scratch)
+                _place(desk, xls, f"{unit}.xls", on_time)
+                story["xls"] = unit
+                continue
+            except (RuntimeError, subprocess.SubprocessError, OSError):
+                pass
+        if i == 8:                                      # sent inside a zip
+            tmp = scratch / f"{unit}.xlsx"
+            wb.save(tmp)
+            dest = desk / "inbox" / f"打包{period}.zip"
+            zip_into(dest, {f"{unit}/进度表.xlsx": tmp})
+            set_received(dest, on_time)
+            story["zip"] = unit
+            continue
+        if i == 9:                                      # forwarded by e-mail, saved as .eml
+            tmp = scratch / f"{unit}.xlsx"
+            wb.save(tmp)
+            mail_into(desk / "inbox" / f"邮件{period}.eml", tmp, spec.unit(unit).email, on_time)
+            story["eml"] = unit
+            continue
+        _place(desk, wb, f"{period}/{name}", when, saved)
+    shutil.rmtree(scratch, ignore_errors=True)
+    return story
+
+
+def _file(unit):
+    from .template import safe_filename
+    return safe_filename(unit)
+
+
+def run_demo(target, echo=print) -> dict:
+    """Scaffold a desk, run two monthly cycles, return the last summary."""
+    from .consolidate import consolidate
+    from .desk import DeskError, Period
+    from .workflow import generate_templates, init_desk
+    target = Path(target)
+    if target.exists() and any(target.iterdir()):
+        raise DeskError(f"{target} 不是空文件夹，演示不会覆盖它。请指定一个新的文件夹。")
+    target.mkdir(parents=True, exist_ok=True)
+    init_desk(target, "shengsi")
+    rng = random.Random(2023)
+    summaries = []
+    for period_text, mistakes in (("2023-05", True), ("2023-06", False)):
+        spec, period, out_dir, results = generate_templates(target, "specs/shengsi", period_text)
+        echo(f"[{period.label}] 已生成 {len(results)} 个单位的模板：{out_dir}")
+        story = simulate_month(target, spec, period, rng, mistakes)
+        echo(f"[{period.label}] 模拟各单位填报：{len(spec.responsible_units) - len(story['silent'])} 个单位报回，"
+             f"未报：{'、'.join(story['silent'])}"
+             + (f"；填错：{'、'.join(f'{u}（{_MISTAKES[m]}）' for u, m in story['mistakes'].items())}"
+                if story["mistakes"] else "")
+             + (f"；报送两次：{story['twice']}" if story["twice"] else "")
+             + (f"；存为 .xls：{story['xls']}" if story["xls"] else "")
+             + (f"；压缩包：{story['zip']}；邮件：{story['eml']}" if story["zip"] else ""))
+        summary = consolidate(target, "specs/shengsi", period_text)
+        summary.pop("_findings")
+        summaries.append(summary)
+        echo(f"[{period.label}] 汇总：采用 {len(summary['accepted'])}，退回 {len(summary['rejected'])}"
+             f"（{'、'.join(summary['rejected']) or '无'}），未报 {len(summary['missing'])}"
+             f"（{'、'.join(summary['missing']) or '无'}），逾期 {len(summary['late'])}，"
+             f"错误 {summary['findings']['错误']} 处，警告 {summary['findings']['警告']} 处。")
+        echo(f"[{period.label}] 汇总表：{summary['master']}")
+        if summary["feedback"]:
+            echo(f"[{period.label}] 退回意见：{Path(summary['feedback'][0]).parent}")
+    return {"summaries": summaries}
+
+
+_MISTAKES = {"text": "数字栏写了文字", "fullwidth": "全角数字", "nodate": "已完成未填完成时间",
+             "closed-nodate": "已销号未填销号时间", "went-down": "累计值比上期减少"}
