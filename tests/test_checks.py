@@ -170,6 +170,9 @@ STRUCTURE = [
     ("row-key-edited", lambda wb: wb["主要指标"].cell(5, 13, "01-I99"), "S003"),
     ("row-inserted", lambda wb: wb["主要指标"].insert_rows(5), "S003"),
     ("header-changed", lambda wb: wb["主要指标"].cell(3, 7, "完成值"), "S006"),
+    ("protection-removed", lambda wb: setattr(wb["主要指标"].protection, "sheet", False), "S005"),
+    ("formula-into-other-file", lambda wb: demo.set_cell(wb, "indicators", "01-I02", "actual", "=[1]Sheet1!A1")
+     and setattr(wb["主要指标"]["G5"], "data_type", "f"), "V008"),
     ("row-pasted-below", lambda wb: wb["重点任务"].cell(wb["重点任务"].max_row + 2, 2, "自己加的任务"), "S003"),
 ]
 

@@ -170,6 +170,11 @@ def check_return(result, spec, period, previous=()) -> Checked:
         if any(any(not is_blank(v) for v in row) for row in content):
             findings.append(Finding("S002", unit=unit, sheet=name, detail=name))
 
+    for name in result.unprotected:
+        if name in expected_sheets:
+            findings.append(Finding("S005", unit=unit, sheet=name, detail=name))
+    external = set(result.external_formulas)
+
     by_table = {}
     for record in result.records:
         by_table.setdefault(record["t"], []).append(record)
@@ -191,7 +196,7 @@ def check_return(result, spec, period, previous=()) -> Checked:
                 findings.append(Finding("S003", unit=unit, sheet=sheet, cell=f"A{r}", row=r,
                                         detail=f"应为 {record['k']}，实际为 {canon(cells[key_col]) or '空'}"))
                 continue
-            row, raw, row_findings = _check_row(table, record, cells, spec, period, unit, sheet)
+            row, raw, row_findings = _check_row(table, record, cells, spec, period, unit, sheet, external)
             findings.extend(row_findings)
             if row is None:
                 continue
@@ -241,7 +246,7 @@ def _typed_locked(col, text):
     return text
 
 
-def _check_row(table, record, cells, spec, period, unit, sheet):
+def _check_row(table, record, cells, spec, period, unit, sheet, external=frozenset()):
     r = int(record["r"])
     kind = record["kind"]
     findings = []
@@ -265,6 +270,9 @@ def _check_row(table, record, cells, spec, period, unit, sheet):
             values[col.key] = _typed_locked(col, locked[col.key])
             continue
         values[col.key] = None
+        if (sheet, xl_rowcol_to_cell(r - 1, c)) in external:
+            findings.append(Finding("V008", seen=canon(cell), **where(c)))
+            continue
         if is_blank(cell):
             continue
         measure = locked.get("measure", "")

@@ -48,6 +48,8 @@ class ReadResult:
     kind: str = ""                                   # xlsx | xlsm | xls | ods
     findings: list = field(default_factory=list)     # file-level findings
     fatal: bool = False
+    unprotected: list = field(default_factory=list)       # sheets whose protection was removed
+    external_formulas: list = field(default_factory=list)  # (sheet, cell) of formulas into other files
 
     def refuse(self, code, **kw):
         self.findings.append(Finding(code, **kw))
@@ -143,6 +145,7 @@ def _check_zip(data: bytes, result: ReadResult) -> bool:
     except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
         result.refuse("F001", detail=f"压缩包已损坏：{exc}")
         return False
+    _sheet_details(zf, names, result)
     extras = sorted({n.split("/")[1] for n in names if n.startswith("xl/") and n.split("/")[1] in
                      ("externalLinks", "connections.xml", "embeddings", "activeX")})
     if result.kind == "xlsm":
@@ -150,6 +153,34 @@ def _check_zip(data: bytes, result: ReadResult) -> bool:
     if extras:
         result.findings.append(Finding("F012", detail="、".join(extras)))
     return True
+
+
+_SHEET_ENTRY = re.compile(rb'<sheet\b[^>]*?name="([^"]+)"[^>]*?r:id="([^"]+)"')
+_REL = re.compile(rb'<Relationship\b[^>]*?Id="([^"]+)"[^>]*?Target="([^"]+)"|'
+                  rb'<Relationship\b[^>]*?Target="([^"]+)"[^>]*?Id="([^"]+)"')
+_EXTERNAL_FORMULA = re.compile(rb'<c\s[^>]*?r="([A-Z]{1,3}\d{1,7})"[^>]*>\s*<f[^>]*>([^<]*\[[^<]*)</f>')
+
+
+def _sheet_details(zf, names, result):
+    """What calamine cannot see: removed sheet protection, formulas into other workbooks (xlsx only)."""
+    if result.kind not in ("xlsx", "xlsm") or "xl/_rels/workbook.xml.rels" not in names:
+        return
+    import html
+    rels = {}
+    for m in _REL.finditer(zf.read("xl/_rels/workbook.xml.rels")):
+        rid, target = (m.group(1), m.group(2)) if m.group(1) else (m.group(4), m.group(3))
+        target = target.decode("utf-8")
+        rels[rid.decode()] = target.lstrip("/") if target.startswith("/") else "xl/" + target
+    for m in _SHEET_ENTRY.finditer(zf.read("xl/workbook.xml")):
+        name = html.unescape(m.group(1).decode("utf-8"))
+        part = rels.get(m.group(2).decode())
+        if not part or part not in names:
+            continue
+        body = zf.read(part)
+        if b"<sheetProtection" not in body:
+            result.unprotected.append(name)
+        for ext in _EXTERNAL_FORMULA.finditer(body):
+            result.external_formulas.append((name, ext.group(1).decode("ascii")))
 
 
 def _bounded(body: bytes) -> bool:
