@@ -135,6 +135,7 @@ def _run(desk, spec, period, key, ledger, out_dir, progress):
 
     deadline = period.deadline(spec.deadline_day)
     late = sorted((u for u, e in winners.items() if e.received.date() > deadline), key=_unit_order(spec))
+    # one transaction per run: if the outputs cannot be published, the ledger stays as it was
     with ledger.transaction():
         for unit, e in accepted.items():
             ledger.replace_accepted(spec.code, str(period), unit, e.sha256, e.received.isoformat(),
@@ -143,7 +144,16 @@ def _run(desk, spec, period, key, ledger, out_dir, progress):
             dict(path=e.path, sha256=e.sha256, size=e.size, received=e.received.isoformat(), unit=e.unit,
                  period=e.period, nonce=e.nonce, sender=e.sender, verdict=e.verdict, codes=e.codes)
             for e in entries])
+        summary, findings = _write_outputs(spec, period, key, ledger, out_dir, entries, winners, accepted,
+                                           rejected, late)
+        ledger.record_run(spec.code, str(period), dt.datetime.now().isoformat(timespec="seconds"), summary)
+    summary["_findings"] = findings
+    return summary
 
+
+def _write_outputs(spec, period, key, ledger, out_dir, entries, winners, accepted, rejected, late):
+    """Master, feedback and summary, staged then published; → (summary, findings)."""
+    deadline = period.deadline(spec.deadline_day)
     units_data = []
     for unit in spec.responsible_units:
         got_period, rows = ledger.latest_accepted(spec.code, unit, str(period), inclusive=True)
@@ -188,10 +198,7 @@ def _run(desk, spec, period, key, ledger, out_dir, progress):
     (staging / "汇总结果.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2, sort_keys=True),
                                          encoding="utf-8")
     _publish(staging, out_dir)
-    with ledger.transaction():
-        ledger.record_run(spec.code, str(period), dt.datetime.now().isoformat(timespec="seconds"), summary)
-    summary["_findings"] = findings
-    return summary
+    return summary, findings
 
 
 def _with_file(f, path):
