@@ -149,15 +149,13 @@ def identify(result, spec, period, key) -> tuple:
 # -- the checks of one identified return ---------------------------------------------------
 
 def check_return(result, spec, period, previous=()) -> Checked:
-    """Structure, values, cross-field and history checks of an identified return.
-
-    ``previous``: the unit's rows accepted in the last earlier period (ledger CarryRows).
+    """Structure, values and cross-field checks of an identified return, then the history
+    checks against ``previous`` (the unit's rows accepted in the last earlier period, as
+    ledger CarryRows); ``previous=None`` leaves the history to :func:`check_history`.
     """
     unit = result.meta["unit"]
-    findings = list(result.findings)
+    findings = []                      # file-level findings stay with the reader's result
     rows, raw_cells = [], {}
-    prev = {(c.table, c.key): c for c in previous}
-    same_year_prev = {k: c for k, c in prev.items() if c.period[:4] == str(period.year)}
 
     expected_sheets = [TABLES[t].sheet for t in spec.tables]
     for sheet in expected_sheets:
@@ -200,8 +198,7 @@ def check_return(result, spec, period, previous=()) -> Checked:
             findings.extend(row_findings)
             if row is None:
                 continue
-            findings.extend(_cross_checks(table, row, spec, period, unit, sheet,
-                                          same_year_prev.get((table_key, row.key))))
+            findings.extend(_cross_checks(table, row, spec, period, unit, sheet))
             rows.append(row)
             raw_cells[(table_key, row.key)] = raw
         # rows typed below the template's last row: inserted or pasted rows
@@ -212,13 +209,53 @@ def check_return(result, spec, period, previous=()) -> Checked:
                                         detail="模板最后一行之后多出内容"))
                 break
 
-    present = {(r.table, r.key) for r in rows} | {(rec["t"], rec["k"]) for rec in result.records}
+    checked = Checked(findings=[_with_unit(f, unit) for f in findings], rows=rows, raw=raw_cells)
+    if previous is not None:
+        check_history(checked, result.records, period, unit, previous)
+    return checked
+
+
+def check_history(checked, records, period, unit, previous):
+    """Checks against the last accepted period: cumulative values, jumps, vanished problems."""
+    prev = {(c.table, c.key): c for c in previous}
+    same_year = {k: c for k, c in prev.items() if c.period[:4] == str(period.year)}
+    for row in checked.rows:
+        old = same_year.get((row.table, row.key))
+        if old is not None:
+            checked.findings.extend(_history_row(TABLES[row.table], row, old.values, unit))
+    present = {(rec["t"], rec["k"]) for rec in records}
     for (table_key, key_), old in prev.items():
         if table_key == "problems" and old.values.get("state") not in (None, "已销号") \
                 and (table_key, key_) not in present:
-            findings.append(Finding("X007", unit=unit, sheet=TABLES["problems"].sheet,
-                                    seen=str(old.values.get("code") or key_)))
-    return Checked(findings=[_with_unit(f, unit) for f in findings], rows=rows, raw=raw_cells)
+            checked.findings.append(Finding("X007", unit=unit, sheet=TABLES["problems"].sheet,
+                                            seen=str(old.values.get("code") or key_)))
+    return checked
+
+
+def _history_row(table, row, old, unit):
+    v = row.values
+
+    def at(key, **kw):
+        c = table.index(key)
+        return Finding(cell=xl_rowcol_to_cell(row.excel_row - 1, c), column=table.columns[c].header,
+                       sheet=table.sheet, unit=unit, row=row.excel_row, **kw)
+
+    if table.key == "indicators" and row.extra.get("kind") == "cumulative":
+        actual, before = v.get("actual"), old.get("actual")
+        if isinstance(before, (int, float)) and actual is not None:
+            if actual < before - 1e-9:
+                yield at("actual", code="X004", seen=f"{actual:g}", expected=f"{before:g}")
+            elif before > 0 and actual > 2 * before:
+                yield at("actual", code="X005", seen=f"{actual:g}",
+                         detail=f"累计值从上期的 {before:g} 跳到 {actual:g}，超过一倍。")
+    elif table.key == "projects":
+        invested, before, total = v.get("invested"), old.get("invested"), v.get("total")
+        if isinstance(before, (int, float)) and invested is not None:
+            if invested < before - 1e-9:
+                yield at("invested", code="X004", seen=f"{invested:g}", expected=f"{before:g}")
+            elif before > 0 and invested > 2 * before and not (total and invested > total):
+                yield at("invested", code="X005", seen=f"{invested:g}",
+                         detail=f"本年累计完成投资从上期的 {before:g} 万元跳到 {invested:g} 万元，超过一倍。")
 
 
 def _with_unit(f, unit):
@@ -348,7 +385,7 @@ def _compute(table, row, spec):
         v["rate"] = investment_rate(v.get("invested"), v.get("plan"))
 
 
-def _cross_checks(table, row, spec, period, unit, sheet, previous):
+def _cross_checks(table, row, spec, period, unit, sheet):
     v = row.values
     r = row.excel_row
 
@@ -358,17 +395,9 @@ def _cross_checks(table, row, spec, period, unit, sheet, previous):
                        unit=unit, row=r, **kw)
 
     end = period.end.isoformat()
-    old = previous.values if previous else {}
     if table.key == "indicators":
         if v.get("light") in ("黄", "红") and not v.get("note"):
             yield at("note", code="X006", seen=v["light"])
-        actual, before = v.get("actual"), old.get("actual")
-        if row.extra.get("kind") == "cumulative" and isinstance(before, (int, float)) and actual is not None:
-            if actual < before - 1e-9:
-                yield at("actual", code="X004", seen=f"{actual:g}", expected=f"{before:g}")
-            elif before > 0 and actual > 2 * before:
-                yield at("actual", code="X005", seen=f"{actual:g}",
-                         detail=f"累计值从上期的 {before:g} 跳到 {actual:g}，超过一倍。")
     elif table.key == "tasks":
         if v.get("state") == "已完成" and not v.get("done"):
             yield at("done", code="X001")
@@ -388,13 +417,6 @@ def _cross_checks(table, row, spec, period, unit, sheet, previous):
         elif invested is not None and plan and invested > 3 * plan:
             yield at("invested", code="X005", seen=f"{invested:g}",
                      detail=f"本年累计完成投资 {invested:g} 万元是年度计划 {plan:g} 万元的 {invested / plan:.1f} 倍。")
-        before = old.get("invested")
-        if isinstance(before, (int, float)) and invested is not None:
-            if invested < before - 1e-9:
-                yield at("invested", code="X004", seen=f"{invested:g}", expected=f"{before:g}")
-            elif before > 0 and invested > 2 * before and not (total and invested > total):
-                yield at("invested", code="X005", seen=f"{invested:g}",
-                         detail=f"本年累计完成投资从上期的 {before:g} 万元跳到 {invested:g} 万元，超过一倍。")
         if v.get("state") in ("在建", "竣工") and not v.get("started"):
             yield at("started", code="X009", seen=v["state"])
         if v.get("started") and v["started"] > end:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -122,18 +123,20 @@ def generate(spec_path, period, units, root):
 @spec_option
 @period_option
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出汇总结果 / print the summary as one JSON object.")
+@click.option("--jobs", type=click.IntRange(1, 64), default=None,
+              help="并行读取的进程数，默认为 CPU 核数 / worker processes (default: number of cores).")
 @root_option
 @friendly
-def consolidate(spec_path, period, as_json, root):
+def consolidate(spec_path, period, as_json, jobs, root):
     """识别、校验、合并 inbox/ 中的报回文件，写出县汇总表 / consolidate the inbox."""
     from .consolidate import consolidate as run
     show = not as_json and sys.stderr.isatty()
 
     def progress(n, total, path):
         if show:
-            click.echo(f"\r读取 {n}/{total} 个文件……", nl=False, err=True)
+            click.echo(f"\r已读取 {n} 个文件……", nl=False, err=True)
 
-    summary = run(root, spec_path, period, progress=progress)
+    summary = run(root, spec_path, period, progress=progress, jobs=jobs or os.cpu_count() or 1)
     if show:
         click.echo("", err=True)
     findings = summary.pop("_findings")

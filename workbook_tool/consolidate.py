@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import signing
-from .checks import check_return, identify
+from .checks import check_history, check_return, identify
 from .desk import Desk, DeskError, Period
 from .findings import ERROR, WARNING, Finding, count_by_severity
 from .inbox import scan
@@ -35,8 +35,8 @@ class FileEntry:
     saved: dt.datetime | None = None
     verdict: str = "rejected"
     findings: list = field(default_factory=list)
-    result: object = None
     checked: object = None
+    records: list = field(default_factory=list)
 
     @property
     def codes(self) -> list:
@@ -56,7 +56,7 @@ class UnitData:
     rows: list               # [(table, key, project, kind, values)]
 
 
-def consolidate(root, spec_option, period_text, progress=None, now=None) -> dict:
+def consolidate(root, spec_option, period_text, progress=None, jobs=1) -> dict:
     """Run the whole stage; return the summary (the --json object)."""
     desk = Desk(root)
     spec = load_spec(desk.spec_folder(spec_option))
@@ -69,7 +69,7 @@ def consolidate(root, spec_option, period_text, progress=None, now=None) -> dict
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with _RunLock(desk.consolidated(spec.code) / ".lock"):
         with Ledger(desk.ledger_path(spec.code)) as ledger:
-            return _run(desk, spec, period, key, ledger, out_dir, progress)
+            return _run(desk, spec, period, key, ledger, out_dir, progress, jobs)
 
 
 class _RunLock:
@@ -93,14 +93,20 @@ class _RunLock:
         self.fh.close()
 
 
-def assess(desk, spec, period, key, ledger, progress=None):
-    """Identify and check every inbox file; write nothing. → (entries, winners, accepted, rejected)"""
-    candidates = scan(desk.inbox)
+def assess(desk, spec, period, key, ledger, progress=None, jobs=1):
+    """Identify and check every inbox file; write nothing. → (entries, winners, accepted, rejected)
+
+    Reading and checking a return needs nothing but the return: with ``jobs`` > 1 it runs in
+    a pool of processes. What needs the ledger (stale templates, history) runs here after.
+    """
     entries = []
-    for n, cand in enumerate(candidates, start=1):
-        entries.append(_identify(cand, spec, period, key, ledger))
+    for n, e in enumerate(_examine_all(scan(desk.inbox), spec, period, key, jobs), start=1):
+        if e.verdict == "candidate":
+            _check_issue(e, spec, period, ledger)
+        entries.append(e)
         if progress:
-            progress(n, len(candidates), cand.path)
+            progress(n, None, e.path)
+    entries.sort(key=lambda e: e.path)
 
     # several returns from one unit: the newest wins
     by_unit = {}
@@ -113,25 +119,53 @@ def assess(desk, spec, period, key, ledger, progress=None):
         winners[unit] = group[0]
         for older in group[1:]:
             older.verdict = "superseded"
+            older.checked = None
             older.findings.append(Finding("F008", unit=unit, file=older.path))
 
     accepted, rejected = {}, {}
     for unit, e in sorted(winners.items()):
         previous = ledger.latest_accepted(spec.code, unit, str(period), inclusive=False)[1]
-        checked = check_return(e.result, spec, period, previous)
-        e.checked = checked
+        checked = check_history(e.checked, e.records, period, unit, previous)
         e.findings.extend(_with_file(f, e.path) for f in checked.findings)
         if checked.has_errors:
             e.verdict = "rejected"
             rejected[unit] = e
         else:
             e.verdict = "accepted"
+            e.checked.raw = {}            # only feedback needs the raw cells
             accepted[unit] = e
     return entries, winners, accepted, rejected
 
 
-def _run(desk, spec, period, key, ledger, out_dir, progress):
-    entries, winners, accepted, rejected = assess(desk, spec, period, key, ledger, progress)
+_WORKER = {}
+
+
+def _init_worker(spec, period, key):
+    _WORKER.update(spec=spec, period=period, key=key)
+
+
+def _examine_in_worker(cand):
+    return _examine(cand, _WORKER["spec"], _WORKER["period"], _WORKER["key"])
+
+
+def _examine_all(candidates, spec, period, key, jobs):
+    """Yield a FileEntry per candidate, in a process pool when ``jobs`` > 1 (streamed, in order)."""
+    if jobs <= 1:
+        for cand in candidates:
+            yield _examine(cand, spec, period, key)
+        return
+    import concurrent.futures
+    import multiprocessing
+    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods()
+                                          else "spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context,
+                                                initializer=_init_worker,
+                                                initargs=(spec, period, key)) as pool:
+        yield from pool.map(_examine_in_worker, candidates, chunksize=8)
+
+
+def _run(desk, spec, period, key, ledger, out_dir, progress, jobs=1):
+    entries, winners, accepted, rejected = assess(desk, spec, period, key, ledger, progress, jobs)
 
     deadline = period.deadline(spec.deadline_day)
     late = sorted((u for u, e in winners.items() if e.received.date() > deadline), key=_unit_order(spec))
@@ -211,14 +245,14 @@ def _unit_order(spec):
     return lambda u: index.get(u, len(index))
 
 
-def _identify(cand, spec, period, key, ledger) -> FileEntry:
+def _examine(cand, spec, period, key) -> FileEntry:
+    """Read, identify and check one candidate (no ledger needed: safe in a worker process)."""
     e = FileEntry(path=cand.path, sha256=cand.sha256, size=len(cand.data), received=cand.received,
                   sender=cand.sender)
     if cand.problem:
         e.findings.append(Finding("F001", file=cand.path, detail=cand.problem))
         return e
     result = read_return(cand.data)
-    e.result = result
     e.saved = result.saved
     e.findings.extend(_with_file(f, cand.path) for f in result.findings)
     if result.fatal:
@@ -233,19 +267,25 @@ def _identify(cand, spec, period, key, ledger) -> FileEntry:
     if status == "reject":
         return e
     e.unit, e.period, e.nonce = meta["unit"], meta["period"], meta["nonce"]
-    issued = ledger.issued(spec.code, str(period), e.unit)
-    if issued and e.nonce in issued and e.nonce != issued[-1]:
-        e.findings.append(Finding("F007", unit=e.unit, file=cand.path))
-        return e
-    owner = spec.unit(e.unit)
-    if cand.sender and owner.email and cand.sender != owner.email.lower():
-        others = [u.name for u in spec.units if u.email and u.email.lower() == cand.sender]
-        if others:
-            e.findings.append(Finding("F013", unit=e.unit, file=cand.path, detail=e.unit))
-            return e
     e.findings = [f if f.unit else _set_unit(f, e.unit) for f in e.findings]
+    checked = check_return(result, spec, period, previous=None)
+    e.checked, e.records = checked, result.records   # the cell grids are dropped here
     e.verdict = "candidate"
     return e
+
+
+def _check_issue(e, spec, period, ledger):
+    """Refuse a stale template, or one sent from another unit's address."""
+    issued = ledger.issued(spec.code, str(period), e.unit)
+    if issued and e.nonce in issued and e.nonce != issued[-1]:
+        e.findings.append(Finding("F007", unit=e.unit, file=e.path))
+        e.verdict, e.checked = "rejected", None
+        return
+    owner = spec.unit(e.unit)
+    if e.sender and owner.email and e.sender != owner.email.lower():
+        if any(u.email and u.email.lower() == e.sender for u in spec.units):
+            e.findings.append(Finding("F013", unit=e.unit, file=e.path, detail=e.unit))
+            e.verdict, e.checked = "rejected", None
 
 
 def _set_unit(f, unit):
@@ -274,7 +314,7 @@ def _write_feedback(spec, period, key, e, path):
     for (table, row_key), raw in checked.raw.items():
         inputs[(table, row_key)] = {k: v for k, v in raw.items() if v not in (None, "")}
     # rows that failed structure checks have no raw cells; the template's rows still come back
-    rows = rows_from_records(e.result.records, inputs)
+    rows = rows_from_records(e.records, inputs)
     for table in spec.tables:
         rows.setdefault(table, [])
     notes, feedback = {}, []

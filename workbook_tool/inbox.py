@@ -33,12 +33,11 @@ class Candidate:
         return hashlib.sha256(self.data).hexdigest()
 
 
-def scan(inbox: Path) -> list:
-    """Every candidate under ``inbox``, sorted by path for a stable order."""
+def scan(inbox: Path):
+    """Yield every candidate under ``inbox`` (one file in memory at a time), in a stable order."""
     inbox = Path(inbox)
-    found = []
     if not inbox.is_dir():
-        return found
+        return
     for dirpath, dirnames, filenames in os.walk(inbox):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
@@ -50,10 +49,9 @@ def scan(inbox: Path) -> list:
                 data = full.read_bytes()
                 mtime = dt.datetime.fromtimestamp(full.stat().st_mtime).replace(microsecond=0)
             except OSError as exc:
-                found.append(Candidate(rel, b"", dt.datetime(1970, 1, 1), problem=f"无法读取：{exc}"))
+                yield Candidate(rel, b"", dt.datetime(1970, 1, 1), problem=f"无法读取：{exc}")
                 continue
-            found.extend(expand(rel, data, mtime))
-    return sorted(found, key=lambda c: c.path)
+            yield from expand(rel, data, mtime)
 
 
 def expand(path: str, data: bytes, received: dt.datetime, sender=None, depth=0) -> list:

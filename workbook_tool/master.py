@@ -10,64 +10,58 @@ from pathlib import Path
 
 import xlsxwriter
 
-from .tables import FORMULA, TABLES, tables_of
+from .tables import FORMULA, tables_of
 from .template import FONT, WORKBOOK_OPTIONS, _atomic_write, typed
 
 PERCENT_COLUMNS = {"rate", "schedule"}
+CONSTANT_MEMORY_ROWS = 50_000
 
 
-def frames(spec, units_data):
-    """{table: DataFrame} of every unit's rows, with 所属工程 number, unit and status."""
-    import pandas as pd
-    records = {t: [] for t in spec.tables}
+def table_rows(spec, units_data) -> dict:
+    """{table: [row dict]} of every unit's rows, with unit, status and project number."""
+    out = {t: [] for t in spec.tables}
     for ud in units_data:
         for table, key, project, kind, values in ud.rows:
-            if table not in records:
-                continue
-            records[table].append({"_unit": ud.unit, "_status": ud.status, "_project": project,
+            if table in out:
+                out[table].append({"_unit": ud.unit, "_status": ud.status, "_project": project,
                                    "_key": key, "_kind": kind, **values})
-    out = {}
-    for table, rows in records.items():
-        columns = ["_unit", "_status", "_project", "_key", "_kind"] + list(TABLES[table].keys)
-        out[table] = pd.DataFrame(rows, columns=columns)
     return out
 
 
 def overview(spec, period, data, submissions):
-    """One row per project: the figures of 总览 (plain dicts, also used by tests)."""
+    """One row per project: the figures of 总览 (plain dicts, also used by tests and the bulletin)."""
     returned = {s["unit"] for s in submissions if s["returned"]}
-    rows = []
+    by_project = {t: {} for t in data}
+    for table, rows in data.items():
+        for row in rows:
+            by_project[table].setdefault(row["_project"], []).append(row)
+    month = f"{period.year:04d}-{period.month:02d}"
+    out = []
     for p in spec.projects:
         row = {"no": p.no, "name": p.name}
         if "indicators" in data:
-            df = data["indicators"]
-            sub = df[df["_project"] == p.no]
+            lights = [r.get("light") for r in by_project["indicators"].get(p.no, [])]
             for colour in ("绿", "黄", "红"):
-                row[f"light_{colour}"] = int((sub["light"] == colour).sum())
-            row["light_none"] = int(len(sub) - sum(row[f"light_{c}"] for c in ("绿", "黄", "红")))
+                row[f"light_{colour}"] = lights.count(colour)
+            row["light_none"] = len(lights) - sum(row[f"light_{c}"] for c in ("绿", "黄", "红"))
         if "tasks" in data:
-            df = data["tasks"]
-            sub = df[df["_project"] == p.no]
+            states = [r.get("state") for r in by_project["tasks"].get(p.no, [])]
             for state in ("已完成", "正常推进", "滞后", "未启动"):
-                row[f"task_{state}"] = int((sub["state"] == state).sum())
+                row[f"task_{state}"] = states.count(state)
         if "projects" in data:
-            df = data["projects"]
-            sub = df[df["_project"] == p.no]
-            row["invest_plan"] = float(sub["plan"].fillna(0).astype(float).sum())
-            row["invest_done"] = float(sub["invested"].fillna(0).astype(float).sum())
-            row["invest_count"] = int(len(sub))
+            majors = by_project["projects"].get(p.no, [])
+            row["invest_plan"] = float(sum(r.get("plan") or 0 for r in majors))
+            row["invest_done"] = float(sum(r.get("invested") or 0 for r in majors))
+            row["invest_count"] = len(majors)
         if "problems" in data:
-            df = data["problems"]
-            sub = df[df["_project"] == p.no]
-            row["problem_open"] = int(sub["state"].isin(["未销号", "延期"]).sum())
-            row["problem_closed"] = int((sub["state"] == "已销号").sum())
-            raised = sub["raised"].fillna("").astype(str)
-            row["problem_new"] = int(raised.str.startswith(f"{period.year:04d}-{period.month:02d}").sum())
-        members = p.all_units
-        row["units_expected"] = len(members)
-        row["units_returned"] = sum(1 for u in members if u in returned)
-        rows.append(row)
-    return rows
+            problems = by_project["problems"].get(p.no, [])
+            row["problem_open"] = sum(1 for r in problems if r.get("state") in ("未销号", "延期"))
+            row["problem_closed"] = sum(1 for r in problems if r.get("state") == "已销号")
+            row["problem_new"] = sum(1 for r in problems if str(r.get("raised") or "").startswith(month))
+        row["units_expected"] = len(p.all_units)
+        row["units_returned"] = sum(1 for u in p.all_units if u in returned)
+        out.append(row)
+    return out
 
 
 class _Fmt:
@@ -116,9 +110,12 @@ def _print_setup(ws, title, period):
 
 
 def write_master(spec, period, units_data, submissions, findings, path):
-    data = frames(spec, units_data)
+    data = table_rows(spec, units_data)
+    large = sum(len(rows) for rows in data.values()) > CONSTANT_MEMORY_ROWS
     buf = io.BytesIO()
-    wb = xlsxwriter.Workbook(buf, {**WORKBOOK_OPTIONS, "nan_inf_to_errors": True})
+    # a large master (province scale) is streamed row by row: memory stays flat
+    wb = xlsxwriter.Workbook(buf, {**WORKBOOK_OPTIONS, "nan_inf_to_errors": True,
+                                   "constant_memory": large, "in_memory": not large})
     wb.set_properties({"title": f"{spec.county}“十项重大工程”进度汇总表 {period.label}", "author": spec.issuer,
                        "company": spec.issuer, "created": dt.datetime.combine(period.end, dt.time(0))})
     fmt = _Fmt(wb)
@@ -199,7 +196,7 @@ def _col(c):
     return xl_col_to_name(c)
 
 
-def _write_table(wb, fmt, spec, period, table, df):
+def _write_table(wb, fmt, spec, period, table, rows):
     ws = wb.add_worksheet(table.sheet)
     cols = [("_unit", "填报单位", 16), ("_status", "数据期次", 10)] + \
            [(c.key, c.header, c.width) for c in table.columns]
@@ -210,22 +207,25 @@ def _write_table(wb, fmt, spec, period, table, df):
         ws.set_column(c, c, w)
         ws.write_string(1, c, h, fmt.header)
     project_names = {p.no: p.name for p in spec.projects}
-    df = df.sort_values(["_project", "_unit", "_key"], kind="stable") if len(df) else df
-    for r, rec in enumerate(df.to_dict("records"), start=2):
-        for c, (k, _h, _w) in enumerate(cols):
+    order = {u: i for i, u in enumerate(spec.responsible_units)}
+    rows = sorted(rows, key=lambda rec: (rec["_project"], order.get(rec["_unit"], 0)))
+    plan = []                           # per column: key, column definition, kind of value
+    for k, _h, _w in cols:
+        col = table.column(k) if not k.startswith("_") else None
+        kind = "text"
+        if col is not None:
+            kind = "percent" if (col.mode == FORMULA and k in PERCENT_COLUMNS) else \
+                ("int" if col.num_format == "0" else "text")
+        plan.append((k, col, kind))
+    for r, rec in enumerate(rows, start=2):
+        for c, (k, col, kind) in enumerate(plan):
             value = rec.get(k)
             if k == "project":
                 value = project_names.get(rec["_project"], value)
-            if k in TABLES[table.key].keys:
-                col = table.column(k)
-                if col.type == "date":
-                    value = typed(col, value)
-                kind = "percent" if (col.mode == FORMULA and k in PERCENT_COLUMNS) else \
-                    ("int" if col.num_format == "0" else "text")
-            else:
-                kind = "text"
+            elif col is not None and col.type == "date":
+                value = typed(col, value)
             _put(ws, r, c, value, fmt, kind)
-    last = max(2, 1 + len(df))
+    last = max(2, 1 + len(rows))
     ws.autofilter(1, 0, last, n - 1)
     ws.freeze_panes(2, 3)
     if table.key == "indicators":

@@ -25,8 +25,6 @@ MAX_ROWS = 20000
 MAX_COLS = 200
 
 _DIMENSION = re.compile(rb'<dimension\s+ref="([A-Z]+)?(\d+)?(?::([A-Z]+)(\d+))?"')
-_CELL_REF = re.compile(rb'<c\s[^>]*?r="([A-Z]{1,3})(\d{1,7})"')
-_ROW_REF = re.compile(rb'<row\s[^>]*?r="(\d{1,7})"')
 _MODIFIED = re.compile(rb"<dcterms:modified[^>]*>([^<]+)</dcterms:modified>")
 _ODS_MODIFIED = re.compile(rb"<dc:date>([^<]+)</dc:date>")
 
@@ -128,24 +126,32 @@ def _check_zip(data: bytes, result: ReadResult) -> bool:
     else:
         result.refuse("F001", detail="不是 Excel 工作簿")
         return False
+    sheets = {}
     try:
         for info in infos:
             if not info.filename.endswith((".xml", ".rels", ".vml")):
                 continue
-            body = zf.read(info.filename)
-            if b"<!DOCTYPE" in body[:4096].upper() or b"<!ENTITY" in body.upper():
+            is_sheet = info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml")
+            if is_sheet or info.filename == "docProps/core.xml":
+                body = zf.read(info.filename)
+            else:
+                with zf.open(info) as fh:       # a DOCTYPE can only stand in the prolog
+                    body = fh.read(4096)
+            if b"<!DOCTYPE" in body[:4096].upper():
                 result.refuse("F011", detail=f"部件 {info.filename} 含 DOCTYPE/实体声明")
                 return False
-            if info.filename.startswith("xl/worksheets/sheet") and not _bounded(body):
-                result.refuse("F010", detail=f"工作表 {info.filename} 的范围超出模板（过多的行或列）")
-                return False
+            if is_sheet:
+                if not _bounded(body):
+                    result.refuse("F010", detail=f"工作表 {info.filename} 的范围超出模板（过多的行或列）")
+                    return False
+                sheets[info.filename] = body
             if info.filename == "docProps/core.xml":
                 m = _MODIFIED.search(body)
                 result.saved = _parse_time(m.group(1)) if m else None
+        _sheet_details(zf, names, sheets, result)
     except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
         result.refuse("F001", detail=f"压缩包已损坏：{exc}")
         return False
-    _sheet_details(zf, names, result)
     extras = sorted({n.split("/")[1] for n in names if n.startswith("xl/") and n.split("/")[1] in
                      ("externalLinks", "connections.xml", "embeddings", "activeX")})
     if result.kind == "xlsm":
@@ -158,10 +164,11 @@ def _check_zip(data: bytes, result: ReadResult) -> bool:
 _SHEET_ENTRY = re.compile(rb'<sheet\b[^>]*?name="([^"]+)"[^>]*?r:id="([^"]+)"')
 _REL = re.compile(rb'<Relationship\b[^>]*?Id="([^"]+)"[^>]*?Target="([^"]+)"|'
                   rb'<Relationship\b[^>]*?Target="([^"]+)"[^>]*?Id="([^"]+)"')
+_FORMULA_WITH_BRACKET = re.compile(rb"<f[^>]*>[^<]*\[")
 _EXTERNAL_FORMULA = re.compile(rb'<c\s[^>]*?r="([A-Z]{1,3}\d{1,7})"[^>]*>\s*<f[^>]*>([^<]*\[[^<]*)</f>')
 
 
-def _sheet_details(zf, names, result):
+def _sheet_details(zf, names, sheets, result):
     """What calamine cannot see: removed sheet protection, formulas into other workbooks (xlsx only)."""
     if result.kind not in ("xlsx", "xlsm") or "xl/_rels/workbook.xml.rels" not in names:
         return
@@ -174,16 +181,23 @@ def _sheet_details(zf, names, result):
     for m in _SHEET_ENTRY.finditer(zf.read("xl/workbook.xml")):
         name = html.unescape(m.group(1).decode("utf-8"))
         part = rels.get(m.group(2).decode())
-        if not part or part not in names:
+        body = sheets.get(part)
+        if body is None:
             continue
-        body = zf.read(part)
         if b"<sheetProtection" not in body:
             result.unprotected.append(name)
+        if not _FORMULA_WITH_BRACKET.search(body):
+            continue
         for ext in _EXTERNAL_FORMULA.finditer(body):
             result.external_formulas.append((name, ext.group(1).decode("ascii")))
 
 
+_SUSPECT_REF = re.compile(rb'\br="([A-Z]{0,3})(\d+)"')
+_SUSPICIOUS = re.compile(rb'\br="(?:[A-Z]{2,3}\d|[A-Z]?\d{5,}"|[A-Z]\d{5,})')
+
+
 def _bounded(body: bytes) -> bool:
+    """No row or cell reference beyond the bounds (checked before calamine allocates the grid)."""
     m = _DIMENSION.search(body[:2048])
     if m and m.group(4):
         if int(m.group(4)) > MAX_ROWS or col_number(m.group(3)) > MAX_COLS:
@@ -191,13 +205,16 @@ def _bounded(body: bytes) -> bool:
     elif m and m.group(2):
         if int(m.group(2)) > MAX_ROWS or (m.group(1) and col_number(m.group(1)) > MAX_COLS):
             return False
-    for m in _ROW_REF.finditer(body):
-        if int(m.group(1)) > MAX_ROWS:
+    # templates use one-letter columns and short row numbers: only unusual references are parsed
+    pos = 0
+    while True:
+        hit = _SUSPICIOUS.search(body, pos)
+        if hit is None:
+            return True
+        ref = _SUSPECT_REF.match(body, hit.start())
+        if ref and (int(ref.group(2)) > MAX_ROWS or (ref.group(1) and col_number(ref.group(1)) > MAX_COLS)):
             return False
-    for m in _CELL_REF.finditer(body):
-        if int(m.group(2)) > MAX_ROWS or col_number(m.group(1)) > MAX_COLS:
-            return False
-    return True
+        pos = hit.end()
 
 
 def _parse_time(raw: bytes):

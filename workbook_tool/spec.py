@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,8 +42,8 @@ class _Seq(list):
     item_lines: list
 
 
-class _LineLoader(yaml.SafeLoader):
-    pass
+class _LineLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """libyaml's safe loader when available (ten times faster), with line numbers kept."""
 
 
 def _construct_map(loader, node):
@@ -206,9 +207,9 @@ class Spec:
                 return unit.name
         return None
 
-    @property
+    @functools.cached_property
     def responsible_units(self) -> tuple:
-        """Every unit that gets a template, in registry order."""
+        """Every unit that gets a template, in registry order (computed once)."""
         used = set()
         for project in self.projects:
             used.update(project.all_units)

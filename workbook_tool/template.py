@@ -5,7 +5,6 @@ import datetime as dt
 import io
 import json
 import re
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -301,7 +300,7 @@ def write_template(spec, unit: str, period: Period, rows: dict, key: bytes, targ
     records = row_records(spec, rows)
     meta = build_meta(spec, unit, period, records, key)
     buf = io.BytesIO()
-    wb = xlsxwriter.Workbook(buf, WORKBOOK_OPTIONS)
+    wb = LockedWorkbook(buf, WORKBOOK_OPTIONS)
     fixed = dt.datetime.combine(period.end, dt.time(0))
     wb.set_properties({"title": f"{spec.county}“十项重大工程”进度表 {period.label}",
                        "author": spec.issuer, "company": spec.issuer, "created": fixed,
@@ -318,7 +317,7 @@ def write_template(spec, unit: str, period: Period, rows: dict, key: bytes, targ
                 ws.conditional_format(cell, {"type": "no_errors", "format": fmt.flagged})
     _write_meta(wb, meta, records)
     wb.close()
-    data = _lock_structure(buf.getvalue())
+    data = buf.getvalue()
     if hasattr(target, "write"):
         target.write(data)
     else:
@@ -575,25 +574,17 @@ def _write_meta(wb, meta, records):
     ws.very_hidden()
 
 
-_WB_PR = re.compile(rb"(<workbookPr[^>]*/>)")
+class LockedWorkbook(xlsxwriter.Workbook):
+    """A workbook whose structure is locked (no sheet added, deleted, renamed).
 
+    XlsxWriter has no API for it: <workbookProtection lockStructure="1"/> is written
+    where the schema puts it, after workbookPr and before bookViews.  Rewriting the
+    zip afterwards cost a fifth of the generation time.
+    """
 
-def _lock_structure(data: bytes) -> bytes:
-    """Add <workbookProtection lockStructure="1"/> after workbookPr (XlsxWriter has no API)."""
-    src = zipfile.ZipFile(io.BytesIO(data))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            body = src.read(info.filename)
-            if info.filename == "xl/workbook.xml":
-                body, n = _WB_PR.subn(rb'\1<workbookProtection lockStructure="1"/>', body, count=1)
-                if n != 1:
-                    raise RuntimeError("workbookPr not found in workbook.xml")
-            clone = zipfile.ZipInfo(info.filename, date_time=info.date_time)
-            clone.compress_type = zipfile.ZIP_DEFLATED
-            clone.external_attr = info.external_attr
-            dst.writestr(clone, body)
-    return out.getvalue()
+    def _write_book_views(self):
+        self._xml_empty_tag("workbookProtection", [("lockStructure", "1")])
+        super()._write_book_views()
 
 
 # -- the generate stage ------------------------------------------------------------------
