@@ -55,7 +55,7 @@ class Checked:
 # -- normalisation of single values ------------------------------------------------------
 
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
-_PLAIN_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
+_PLAIN_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _DATE_PATTERNS = [
     re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$"),
     re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})$"),
@@ -94,6 +94,8 @@ def normalize_number(raw, measure=""):
     if not _PLAIN_NUMBER.match(value_text):
         raise Bad("V001")
     value = float(value_text)
+    if value in (float("inf"), float("-inf")):
+        raise Bad("V001")
     changed = value_text != text.strip() or percent
     return value, (f"{value:g}" if changed else None)
 

@@ -100,9 +100,10 @@ def assess(desk, spec, period, key, ledger, progress=None, jobs=1):
     a pool of processes. What needs the ledger (stale templates, history) runs here after.
     """
     entries = []
+    senders = {}                       # nonce → e-mail senders seen in this run
     for n, e in enumerate(_examine_all(scan(desk.inbox), spec, period, key, jobs), start=1):
         if e.verdict == "candidate":
-            _check_issue(e, spec, period, ledger)
+            _check_issue(e, spec, period, ledger, senders)
         entries.append(e)
         if progress:
             progress(n, None, e.path)
@@ -231,8 +232,15 @@ def _write_outputs(spec, period, key, ledger, out_dir, entries, winners, accepte
     }
     (staging / "汇总结果.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2, sort_keys=True),
                                          encoding="utf-8")
+    _fault_point("before-publish")
     _publish(staging, out_dir)
     return summary, findings
+
+
+def _fault_point(name):
+    """Crash here on purpose when WORKBOOK_TOOL_FAULT names this point (crash-safety tests only)."""
+    if os.environ.get("WORKBOOK_TOOL_FAULT") == name:
+        os._exit(70)
 
 
 def _with_file(f, path):
@@ -274,18 +282,28 @@ def _examine(cand, spec, period, key) -> FileEntry:
     return e
 
 
-def _check_issue(e, spec, period, ledger):
-    """Refuse a stale template, or one sent from another unit's address."""
+def _check_issue(e, spec, period, ledger, senders):
+    """Refuse a stale template, or a template forwarded to (and returned by) somebody else.
+
+    A template is forwarded when it comes from another unit's registered address, or when the
+    same issued template (its nonce) has already come back from a different sender.
+    """
     issued = ledger.issued(spec.code, str(period), e.unit)
     if issued and e.nonce in issued and e.nonce != issued[-1]:
         e.findings.append(Finding("F007", unit=e.unit, file=e.path))
         e.verdict, e.checked = "rejected", None
         return
+    if not e.sender:
+        return
     owner = spec.unit(e.unit)
-    if e.sender and owner.email and e.sender != owner.email.lower():
-        if any(u.email and u.email.lower() == e.sender for u in spec.units):
-            e.findings.append(Finding("F013", unit=e.unit, file=e.path, detail=e.unit))
-            e.verdict, e.checked = "rejected", None
+    known = (ledger.senders(spec.code, e.nonce) | senders.get(e.nonce, set())) - {e.sender}
+    wrong_address = owner.email and e.sender != owner.email.lower() and any(
+        u.email and u.email.lower() == e.sender for u in spec.units)
+    first_sender_elsewhere = known and not (owner.email and e.sender == owner.email.lower())
+    senders.setdefault(e.nonce, set()).add(e.sender)
+    if wrong_address or first_sender_elsewhere:
+        e.findings.append(Finding("F013", unit=e.unit, file=e.path, detail=e.unit, seen=e.sender))
+        e.verdict, e.checked = "rejected", None
 
 
 def _set_unit(f, unit):

@@ -128,6 +128,12 @@ class Ledger:
         """Rows to pre-fill ``period``'s template: the newest accepted before it."""
         return self.latest_accepted(county, unit, period, inclusive=False)[1]
 
+    def senders(self, county, nonce) -> set:
+        """E-mail senders that returned the template ``nonce`` in earlier runs."""
+        return {r[0] for r in self.db.execute(
+            "SELECT DISTINCT sender FROM files WHERE county=? AND nonce=? AND sender IS NOT NULL",
+            (county, nonce))}
+
     def files(self, county, period) -> list:
         cur = self.db.execute("SELECT path, unit, verdict, codes, received FROM files WHERE county=? AND period=? "
                               "ORDER BY path", (county, period))
