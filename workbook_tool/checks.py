@@ -143,7 +143,7 @@ def identify(result, spec, period, key) -> tuple:
     if meta.get("code") != spec.code or meta.get("period") != str(period):
         detail = f"{meta.get('county', '?')} {meta.get('period', '?')}"
         return "skip", [Finding("F006", detail=detail, expected=f"{spec.county} {period}")]
-    if meta.get("unit") not in spec.responsible_units:
+    if meta.get("unit") not in spec.responsible_set:
         return "reject", [Finding("F003")]
     return "ok", []
 

@@ -109,14 +109,51 @@ def check_spec(spec_path, as_json, root):
 @period_option
 @click.option("--units", "units", multiple=True, metavar="NAME",
               help="只为这些单位生成（可重复）/ only these units (repeatable).")
+@click.option("--mail", is_flag=True, help="同时在 outbox/ 写好发给各单位的邮件 / also write .eml files.")
+@click.option("--send", is_flag=True, help="写好后通过 mail.yaml 配置的服务器发出 / send them (implies --mail).")
 @root_option
 @friendly
-def generate(spec_path, period, units, root):
+def generate(spec_path, period, units, mail, send, root):
     """为每个责任单位生成锁定模板和分发清单 / write one locked template per unit."""
     from .workflow import generate_templates
-    spec, period, out_dir, results = generate_templates(root, spec_path, period, units)
-    click.echo(f"已生成 {len(results)} 个单位的模板（{spec.county} {period.label}）：{out_dir}")
+    spec, period_obj, out_dir, results = generate_templates(root, spec_path, period, units)
+    click.echo(f"已生成 {len(results)} 个单位的模板（{spec.county} {period_obj.label}）：{out_dir}")
     click.echo(f"分发清单：{out_dir / '分发清单.xlsx'}")
+    if mail or send:
+        from .mail import mail_for_templates
+        written, skipped = mail_for_templates(root, spec_path, period, results)
+        _report_mail(root, spec_path, period, written, skipped, send)
+
+
+def _report_mail(root, spec_path, period, written, skipped, send):
+    if written:
+        click.echo(f"已写好 {len(written)} 封邮件：{written[0].path.parent}")
+    for unit, reason in skipped:
+        click.echo(f"  未写邮件：{unit}（{reason}）")
+    if send and written:
+        from .mail import send_outbox
+        results = send_outbox(root, spec_path, period, written)
+        for out, text, _ok in results:
+            click.echo(f"  {out.unit}：{text}")
+        failed = [r for r in results if not r[2] and not r[1].startswith("已发送过")]
+        if failed:
+            click.echo(f"有 {len(failed)} 封邮件未发送，重新运行同一命令即可补发（已发出的不会重复发送）。", err=True)
+            sys.exit(1)
+
+
+@main.command()
+@spec_option
+@period_option
+@click.option("--send", is_flag=True, help="写好后发出 / send them through the configured server.")
+@root_option
+@friendly
+def remind(spec_path, period, send, root):
+    """给退回和未报的单位写（并发出）邮件 / mail feedback to rejected units and reminders to missing ones."""
+    from .mail import remind as make
+    written, skipped = make(root, spec_path, period)
+    if not written and not skipped:
+        click.echo("没有需要退回或催报的单位。")
+    _report_mail(root, spec_path, period, written, skipped, send)
 
 
 @main.command()
@@ -125,9 +162,11 @@ def generate(spec_path, period, units, root):
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出汇总结果 / print the summary as one JSON object.")
 @click.option("--jobs", type=click.IntRange(1, 64), default=None,
               help="并行读取的进程数，默认为 CPU 核数 / worker processes (default: number of cores).")
+@click.option("--mailbox", type=click.Path(exists=True), default=None,
+              help="另从 maildir 文件夹或 mbox 文件读取报回邮件 / also read returns from a maildir or mbox.")
 @root_option
 @friendly
-def consolidate(spec_path, period, as_json, jobs, root):
+def consolidate(spec_path, period, as_json, jobs, mailbox, root):
     """识别、校验、合并 inbox/ 中的报回文件，写出县汇总表 / consolidate the inbox."""
     from .consolidate import consolidate as run
     show = not as_json and sys.stderr.isatty()
@@ -136,7 +175,7 @@ def consolidate(spec_path, period, as_json, jobs, root):
         if show:
             click.echo(f"\r已读取 {n} 个文件……", nl=False, err=True)
 
-    summary = run(root, spec_path, period, progress=progress, jobs=jobs or os.cpu_count() or 1)
+    summary = run(root, spec_path, period, progress=progress, jobs=jobs or os.cpu_count() or 1, mailbox=mailbox)
     if show:
         click.echo("", err=True)
     findings = summary.pop("_findings")
@@ -187,6 +226,20 @@ def demo(folder):
     result = run_demo(target, echo=click.echo)
     last = result["summaries"][-1]
     click.echo(f"演示完成：打开 {last['master']} 查看汇总表；{target} 就是一张办公桌，可以继续用各命令试。")
+
+
+@main.command()
+@spec_option
+@click.option("--quarter", required=True, metavar="YYYYQn", help="季度，如 2023Q2 / quarter.")
+@root_option
+@friendly
+def bulletin(spec_path, quarter, root):
+    """生成季度工作简报（晾晒四张进度表）/ write the quarterly bulletin (.docx)."""
+    from .bulletin import make_bulletin, sentences
+    spec, data, path = make_bulletin(root, spec_path, quarter)
+    click.echo(f"{data.quarter.label}工作简报（数据截至{data.period.label}）：{path}")
+    for line in sentences(spec, data):
+        click.echo("  " + line)
 
 
 @main.command()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import os
 import shutil
@@ -12,7 +13,7 @@ from . import signing
 from .checks import check_history, check_return, identify
 from .desk import Desk, DeskError, Period
 from .findings import ERROR, WARNING, Finding, count_by_severity
-from .inbox import scan
+from .inbox import scan, scan_mailbox
 from .ledger import Ledger
 from .reader import read_return
 from .spec import load_spec
@@ -56,7 +57,23 @@ class UnitData:
     rows: list               # [(table, key, project, kind, values)]
 
 
-def consolidate(root, spec_option, period_text, progress=None, jobs=1) -> dict:
+def units_data_for(spec, ledger, period) -> list:
+    """What the master shows for every unit in ``period``: its accepted rows, or its last ones."""
+    out = []
+    latest = ledger.latest_all(spec.code, str(period), inclusive=True)
+    for unit in spec.responsible_units:
+        got_period, rows = latest.get(unit, (None, []))
+        if got_period == str(period):
+            status = "本期"
+        elif got_period:
+            status = f"沿用{got_period}"
+        else:
+            status = "未报"
+        out.append(UnitData(unit, status, got_period, [(r.table, r.key, r.project, r.kind, r.values) for r in rows]))
+    return out
+
+
+def consolidate(root, spec_option, period_text, progress=None, jobs=1, mailbox=None) -> dict:
     """Run the whole stage; return the summary (the --json object)."""
     desk = Desk(root)
     spec = load_spec(desk.spec_folder(spec_option))
@@ -67,6 +84,11 @@ def consolidate(root, spec_option, period_text, progress=None, jobs=1) -> dict:
                         "请在生成模板的同一办公桌上运行汇总。")
     out_dir = desk.consolidated(spec.code, period)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
+    if mailbox is not None:
+        mailbox = Path(mailbox)
+        if not (mailbox.is_file() or (mailbox / "cur").is_dir()):
+            raise DeskError(f"{mailbox} 不是 mbox 文件或 maildir 文件夹（应含 cur/、new/）。")
+    desk.mailbox = mailbox
     with _RunLock(desk.consolidated(spec.code) / ".lock"):
         with Ledger(desk.ledger_path(spec.code)) as ledger:
             return _run(desk, spec, period, key, ledger, out_dir, progress, jobs)
@@ -101,7 +123,10 @@ def assess(desk, spec, period, key, ledger, progress=None, jobs=1):
     """
     entries = []
     senders = {}                       # nonce → e-mail senders seen in this run
-    for n, e in enumerate(_examine_all(scan(desk.inbox), spec, period, key, jobs), start=1):
+    candidates = scan(desk.inbox)
+    if getattr(desk, "mailbox", None) is not None:
+        candidates = itertools.chain(candidates, scan_mailbox(desk.mailbox))
+    for n, e in enumerate(_examine_all(candidates, spec, period, key, jobs), start=1):
         if e.verdict == "candidate":
             _check_issue(e, spec, period, ledger, senders)
         entries.append(e)
@@ -124,8 +149,9 @@ def assess(desk, spec, period, key, ledger, progress=None, jobs=1):
             older.findings.append(Finding("F008", unit=unit, file=older.path))
 
     accepted, rejected = {}, {}
+    earlier = ledger.latest_all(spec.code, str(period), inclusive=False)
     for unit, e in sorted(winners.items()):
-        previous = ledger.latest_accepted(spec.code, unit, str(period), inclusive=False)[1]
+        previous = earlier.get(unit, (None, []))[1]
         checked = check_history(e.checked, e.records, period, unit, previous)
         e.findings.extend(_with_file(f, e.path) for f in checked.findings)
         if checked.has_errors:
@@ -189,17 +215,7 @@ def _run(desk, spec, period, key, ledger, out_dir, progress, jobs=1):
 def _write_outputs(spec, period, key, ledger, out_dir, entries, winners, accepted, rejected, late):
     """Master, feedback and summary, staged then published; → (summary, findings)."""
     deadline = period.deadline(spec.deadline_day)
-    units_data = []
-    for unit in spec.responsible_units:
-        got_period, rows = ledger.latest_accepted(spec.code, unit, str(period), inclusive=True)
-        if got_period == str(period):
-            status = "本期"
-        elif got_period:
-            status = f"沿用{got_period}"
-        else:
-            status = "未报"
-        units_data.append(UnitData(unit, status, got_period,
-                                   [(r.table, r.key, r.project, r.kind, r.values) for r in rows]))
+    units_data = units_data_for(spec, ledger, period)
 
     findings = [f for e in entries for f in e.findings]
     from .master import write_master

@@ -66,7 +66,11 @@ def fill_correctly(wb, period, rng: random.Random, progress=0.5):
     for key, values in rows_of(wb, "indicators"):
         annual = values.get("annual") or 0
         before = values.get("actual") if isinstance(values.get("actual"), (int, float)) else 0
-        actual = max(before, round(annual * month_share * rng.uniform(0.95, 1.25), 2))
+        # a unit reads 序时进度 off the sheet: a level indicator is 100%, "lower is better" too
+        share = _formula_number(values.get("schedule"), month_share)
+        lower = "<=0,1," in str(values.get("rate") or "")
+        factor = rng.uniform(0.8, 1.0) if lower else rng.uniform(0.97, 1.2)
+        actual = max(before, round(annual * share * factor, 2))
         set_cell(wb, "indicators", key, "actual", actual)
         set_cell(wb, "indicators", key, "note", "按计划推进")
         typed[("indicators", key, "actual")] = actual
@@ -90,6 +94,13 @@ def fill_correctly(wb, period, rng: random.Random, progress=0.5):
         set_cell(wb, "problems", key, "state", values.get("state") or "未销号")
         set_cell(wb, "problems", key, "progress", "正在协调")
     return typed
+
+
+def _formula_number(formula, default):
+    try:
+        return float(str(formula).lstrip("="))
+    except ValueError:
+        return default
 
 
 def add_project(wb, name, total, plan, invested, period, state="在建"):
@@ -286,6 +297,16 @@ def simulate_month(desk: Path, spec, period, rng: random.Random, mistakes: bool,
     return story
 
 
+def _demo_addresses(county_yaml: Path):
+    """Give every unit of the demo desk an address (example.invalid: never deliverable)."""
+    import re
+    text = county_yaml.read_text(encoding="utf-8")
+    counter = iter(range(1, 10_000))
+    text = re.sub(r'(?m)^(\s+)email: ""', lambda m: f'{m.group(1)}email: "unit{next(counter):03d}@shengsi.example.invalid"',
+                  text)
+    county_yaml.write_text(text, encoding="utf-8")
+
+
 def _file(unit):
     from .template import safe_filename
     return safe_filename(unit)
@@ -301,6 +322,7 @@ def run_demo(target, echo=print) -> dict:
         raise DeskError(f"{target} 不是空文件夹，演示不会覆盖它。请指定一个新的文件夹。")
     target.mkdir(parents=True, exist_ok=True)
     init_desk(target, "shengsi")
+    _demo_addresses(target / "specs" / "shengsi" / "county.yaml")
     rng = random.Random(2023)
     summaries = []
     for period_text, mistakes in (("2023-05", True), ("2023-06", False)):

@@ -49,8 +49,9 @@ class Period:
 class Desk:
     """The folders under ``--root``: specs/, templates/, inbox/, consolidated/, outbox/."""
 
-    def __init__(self, root="."):
+    def __init__(self, root=".", mailbox=None):
         self.root = Path(root)
+        self.mailbox = mailbox        # an extra mbox file or maildir folder to read returns from
 
     @property
     def inbox(self) -> Path:

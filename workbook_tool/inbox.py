@@ -140,3 +140,26 @@ def _from_mail(path, data, received, depth):
         return out
     except Exception as exc:  # the e-mail parser raises many kinds of errors on broken mail
         return [Candidate(path, data, received, problem=f"邮件无法解析：{type(exc).__name__}")]
+
+
+def scan_mailbox(path: Path):
+    """Yield the candidates attached to every message of a maildir folder or an mbox file."""
+    import mailbox
+    path = Path(path)
+    if path.is_dir() and (path / "cur").is_dir():
+        box, label = mailbox.Maildir(str(path), create=False), path.name
+    elif path.is_file():
+        box, label = mailbox.mbox(str(path), create=False), path.name
+    else:
+        raise FileNotFoundError(path)
+    try:
+        for key in sorted(box.keys()):
+            try:
+                data = box.get_bytes(key)
+            except (OSError, KeyError) as exc:
+                yield Candidate(f"{label}!{key}", b"", dt.datetime(1970, 1, 1), problem=f"邮件无法读取：{exc}")
+                continue
+            when = dt.datetime(1970, 1, 1)
+            yield from _from_mail(f"{label}!{key}", data, when, 0)
+    finally:
+        box.close()

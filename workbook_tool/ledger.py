@@ -30,6 +30,11 @@ CREATE TABLE IF NOT EXISTS accepted (
     vals TEXT NOT NULL, sha256 TEXT NOT NULL, received TEXT NOT NULL,
     PRIMARY KEY (county, period, unit, tab, key)
 );
+CREATE TABLE IF NOT EXISTS sent (
+    county TEXT NOT NULL, period TEXT NOT NULL, file TEXT NOT NULL, sha256 TEXT NOT NULL,
+    recipient TEXT NOT NULL, sent_at TEXT NOT NULL,
+    PRIMARY KEY (county, period, file, sha256)
+);
 CREATE INDEX IF NOT EXISTS accepted_unit ON accepted (county, unit, period);
 """
 
@@ -124,9 +129,32 @@ class Ledger:
             "ORDER BY ord", (county, unit, period))]
         return period, rows
 
+    def latest_all(self, county, upto: str, inclusive=True) -> dict:
+        """{unit: (period, [CarryRow])}: every unit's newest accepted return up to ``upto``, in one query."""
+        op = "<=" if inclusive else "<"
+        out = {}
+        cur = self.db.execute(
+            f"SELECT a.unit, a.period, a.tab, a.key, a.project, a.kind, a.vals FROM accepted a "
+            f"JOIN (SELECT unit, MAX(period) AS p FROM accepted WHERE county=? AND period {op} ? GROUP BY unit) m "
+            f"ON a.unit = m.unit AND a.period = m.p WHERE a.county=? ORDER BY a.unit, a.ord",
+            (county, upto, county))
+        for unit, period, t, k, p, kind, v in cur:
+            entry = out.setdefault(unit, (period, []))
+            entry[1].append(CarryRow(t, k, p, kind, period, json.loads(v)))
+        return out
+
     def carry(self, county, unit, period: str) -> list:
         """Rows to pre-fill ``period``'s template: the newest accepted before it."""
         return self.latest_accepted(county, unit, period, inclusive=False)[1]
+
+    def was_sent(self, county, period, file, sha256) -> bool:
+        return self.db.execute("SELECT 1 FROM sent WHERE county=? AND period=? AND file=? AND sha256=?",
+                               (county, period, file, sha256)).fetchone() is not None
+
+    def record_sent(self, county, period, file, sha256, recipient):
+        import datetime as dt
+        self.db.execute("INSERT OR IGNORE INTO sent VALUES (?, ?, ?, ?, ?, ?)",
+                        (county, period, file, sha256, recipient, dt.datetime.now().isoformat(timespec="seconds")))
 
     def senders(self, county, nonce) -> set:
         """E-mail senders that returned the template ``nonce`` in earlier runs."""

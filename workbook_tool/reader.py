@@ -10,6 +10,7 @@ import datetime as dt
 import io
 import json
 import re
+import struct
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -126,17 +127,17 @@ def _check_zip(data: bytes, result: ReadResult) -> bool:
     else:
         result.refuse("F001", detail="不是 Excel 工作簿")
         return False
-    sheets = {}
+    sheets, parts = {}, {}
     try:
         for info in infos:
             if not info.filename.endswith((".xml", ".rels", ".vml")):
                 continue
             is_sheet = info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml")
-            if is_sheet or info.filename == "docProps/core.xml":
-                body = zf.read(info.filename)
-            else:
-                with zf.open(info) as fh:       # a DOCTYPE can only stand in the prolog
-                    body = fh.read(4096)
+            whole = is_sheet or info.filename in _WHOLE_PARTS
+            # a DOCTYPE can only stand in the prolog: other parts are read only that far
+            body = _member(zf, data, info, None if whole else 4096)
+            if info.filename in _WHOLE_PARTS:
+                parts[info.filename] = body
             if b"<!DOCTYPE" in body[:4096].upper():
                 result.refuse("F011", detail=f"部件 {info.filename} 含 DOCTYPE/实体声明")
                 return False
@@ -148,7 +149,7 @@ def _check_zip(data: bytes, result: ReadResult) -> bool:
             if info.filename == "docProps/core.xml":
                 m = _MODIFIED.search(body)
                 result.saved = _parse_time(m.group(1)) if m else None
-        _sheet_details(zf, names, sheets, result)
+        _sheet_details(parts, sheets, result)
     except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
         result.refuse("F001", detail=f"压缩包已损坏：{exc}")
         return False
@@ -168,17 +169,37 @@ _FORMULA_WITH_BRACKET = re.compile(rb"<f[^>]*>[^<]*\[")
 _EXTERNAL_FORMULA = re.compile(rb'<c\s[^>]*?r="([A-Z]{1,3}\d{1,7})"[^>]*>\s*<f[^>]*>([^<]*\[[^<]*)</f>')
 
 
-def _sheet_details(zf, names, sheets, result):
+def _member(zf, data: bytes, info, limit=None) -> bytes:
+    """One part's bytes (the first ``limit`` only, when given), without zipfile's per-member overhead."""
+    if info.flag_bits & 0x1:
+        raise zipfile.BadZipFile(f"{info.filename} 已加密")
+    if info.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) and data[info.header_offset:
+                                                                              info.header_offset + 4] == b"PK\x03\x04":
+        name_len, extra_len = struct.unpack_from("<HH", data, info.header_offset + 26)
+        start = info.header_offset + 30 + name_len + extra_len
+        raw = data[start:start + info.compress_size]
+        if info.compress_type == zipfile.ZIP_STORED:
+            return raw[:limit] if limit else raw
+        inflater = zlib.decompressobj(-15)
+        return inflater.decompress(raw, limit) if limit else inflater.decompress(raw) + inflater.flush()
+    with zf.open(info) as fh:
+        return fh.read(limit) if limit else fh.read()
+
+
+_WHOLE_PARTS = {"docProps/core.xml", "xl/workbook.xml", "xl/_rels/workbook.xml.rels"}
+
+
+def _sheet_details(parts, sheets, result):
     """What calamine cannot see: removed sheet protection, formulas into other workbooks (xlsx only)."""
-    if result.kind not in ("xlsx", "xlsm") or "xl/_rels/workbook.xml.rels" not in names:
+    if result.kind not in ("xlsx", "xlsm") or "xl/_rels/workbook.xml.rels" not in parts:
         return
     import html
     rels = {}
-    for m in _REL.finditer(zf.read("xl/_rels/workbook.xml.rels")):
+    for m in _REL.finditer(parts["xl/_rels/workbook.xml.rels"]):
         rid, target = (m.group(1), m.group(2)) if m.group(1) else (m.group(4), m.group(3))
         target = target.decode("utf-8")
         rels[rid.decode()] = target.lstrip("/") if target.startswith("/") else "xl/" + target
-    for m in _SHEET_ENTRY.finditer(zf.read("xl/workbook.xml")):
+    for m in _SHEET_ENTRY.finditer(parts.get("xl/workbook.xml", b"")):
         name = html.unescape(m.group(1).decode("utf-8"))
         part = rels.get(m.group(2).decode())
         body = sheets.get(part)
@@ -192,8 +213,8 @@ def _sheet_details(zf, names, sheets, result):
             result.external_formulas.append((name, ext.group(1).decode("ascii")))
 
 
-_SUSPECT_REF = re.compile(rb'\br="([A-Z]{0,3})(\d+)"')
-_SUSPICIOUS = re.compile(rb'\br="(?:[A-Z]{2,3}\d|[A-Z]?\d{5,}"|[A-Z]\d{5,})')
+_SUSPECT_REF = re.compile(rb'r="([A-Z]{0,3})(\d+)"')
+_SUSPICIOUS = re.compile(rb'r="(?:[A-Z]{2,3}\d|[A-Z]?\d{5,}"|[A-Z]\d{5,})')   # literal start: fast scan
 
 
 def _bounded(body: bytes) -> bool:

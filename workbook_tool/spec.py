@@ -170,6 +170,10 @@ class Project:
         seen.update(dict.fromkeys(self.units))
         return tuple(seen)
 
+    @functools.cached_property
+    def member_set(self) -> frozenset:
+        return frozenset(self.all_units)
+
     @property
     def label(self) -> str:
         return f"{self.no:02d} {self.name}"
@@ -195,11 +199,21 @@ class Spec:
     projects: tuple = ()
     folder: str = ""
 
+    @functools.cached_property
+    def _by_name(self) -> dict:
+        return {u.name: u for u in self.units}
+
     def unit(self, name: str) -> Unit:
-        for unit in self.units:
-            if unit.name == name:
-                return unit
-        raise KeyError(name)
+        return self._by_name[name]
+
+    @functools.cached_property
+    def unit_numbers(self) -> dict:
+        """Registry position (1-based) of every unit: used in problem numbers."""
+        return {u.name: i for i, u in enumerate(self.units, start=1)}
+
+    @functools.cached_property
+    def responsible_set(self) -> frozenset:
+        return frozenset(self.responsible_units)
 
     def resolve(self, name: str) -> Optional[str]:
         for unit in self.units:
@@ -216,7 +230,7 @@ class Spec:
         return tuple(u.name for u in self.units if u.name in used)
 
     def projects_of(self, unit: str) -> tuple:
-        return tuple(p for p in self.projects if unit in p.all_units)
+        return tuple(p for p in self.projects if unit in p.member_set)
 
     def uses(self, table: str) -> bool:
         return table in self.tables

@@ -112,7 +112,7 @@ def rows_from_records(records, inputs=None) -> dict:
 # -- rows of one unit ----------------------------------------------------------------------
 
 def unit_index(spec, unit: str) -> int:
-    return [u.name for u in spec.units].index(unit) + 1
+    return spec.unit_numbers[unit]
 
 
 def unit_rows(spec, unit: str, period: Period, carry=()) -> dict:

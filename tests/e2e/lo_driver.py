@@ -4,7 +4,7 @@ Usage: python3 lo_driver.py instructions.json result.json
 
 instructions: {"template": path, "edits": [[sheet, cell, text], ...],
                "locked": [[sheet, cell, text]],           # typing here must be refused
-               "save": {"xlsx": path, "xls": path, "ods": path},
+               "save": {"xlsx": path, "xls": path, "ods": path, "xlsx-password": path},
                "read": [[sheet, cell], ...]}               # formula results after recalculation
 Cells are typed by selecting them and dispatching .uno:EnterString, so sheet
 protection applies exactly as it does for a person at the keyboard.
@@ -117,7 +117,9 @@ def main():
             result["read"][f"{sheet_name}!{cell}"] = {"value": c.getValue(), "string": c.getString()}
         result["protected"] = {s.Name: bool(s.isProtected()) for s in doc.Sheets}
         for kind, path in saves.items():
-            if kind != "ods":
+            if kind == "xlsx-password":        # "save with password" as a unit might
+                doc.storeToURL(url(path), (pv("FilterName", FILTERS["xlsx"]), pv("Password", "1234")))
+            elif kind != "ods":
                 doc.storeToURL(url(path), (pv("FilterName", FILTERS[kind]),))
         close_quietly(doc)
     if "ods" in saves:
