@@ -208,10 +208,10 @@ def test_a_password_protected_return_is_refused_with_a_clear_reason(_may_desk, t
     from workbook_tool.reader import read_return
     src = tmp_path / "t.xlsx"
     shutil.copyfile(_may_desk / "templates/shengsi/2023-05/县发改局.xlsx", src)
-    locked = tmp_path / "locked.xlsx"
-    drive(tmp_path, {"template": str(src), "edits": [["主要指标", "G4", "12"]], "save": {"xlsx-password": str(locked)}})
+    locked = tmp_path / "locked.xls"
+    drive(tmp_path, {"template": str(src), "edits": [["主要指标", "G4", "12"]], "save": {"xls-password": str(locked)}})
     data = locked.read_bytes()
-    assert data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"        # an OLE2 container, as Excel makes
+    assert data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"        # an OLE2 container
     result = read_return(data)
     assert result.fatal and [f.code for f in result.findings] == ["F002"]
     assert "密码" in result.findings[0].message

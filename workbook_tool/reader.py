@@ -81,13 +81,22 @@ def read_return(data: bytes) -> ReadResult:
     if kind == "unknown":
         return result.refuse("F001", detail="不是 Excel/WPS/LibreOffice 工作簿")
     if kind == "ole":
-        if "EncryptedPackage".encode("utf-16-le") in data:
+        if "EncryptedPackage".encode("utf-16-le") in data or _xls_filepass(data):
             return result.refuse("F002")
         result.kind = "xls"
     else:
         if not _check_zip(data, result):
             return result
     return _parse(data, result)
+
+
+_BIFF8_BOF = b"\x09\x08\x10\x00\x00\x06\x05\x00"
+
+
+def _xls_filepass(data: bytes) -> bool:
+    """An .xls saved with an open password: a FILEPASS record (0x002F) right after the workbook BOF."""
+    at = data.find(_BIFF8_BOF)
+    return at >= 0 and data[at + 20:at + 22] == b"\x2f\x00"
 
 
 def _check_zip(data: bytes, result: ReadResult) -> bool:

@@ -4,16 +4,17 @@ Usage: python3 lo_driver.py instructions.json result.json
 
 instructions: {"template": path, "edits": [[sheet, cell, text], ...],
                "locked": [[sheet, cell, text]],           # typing here must be refused
-               "save": {"xlsx": path, "xls": path, "ods": path, "xlsx-password": path},
+               "save": {"xlsx": path, "xls": path, "ods": path, "xls-password": path},
                "read": [[sheet, cell], ...]}               # formula results after recalculation
 Cells are typed by selecting them and dispatching .uno:EnterString, so sheet
 protection applies exactly as it does for a person at the keyboard.
 
 LibreOffice 7.4 (Debian 12) headless sometimes crashes when a document edited
-through dispatches is closed, stored as ODS, or refuses a second protected edit.
-Each phase therefore runs in its own soffice process: (1) type, recalculate,
-read, save xlsx/xls; (2) open the saved xlsx and store it as ODS; (3) try one
-protected edit on a fresh copy of the template, never saved.
+through dispatches is closed, stored as xls or ODS, or refuses a second protected
+edit. Each phase therefore runs in its own soffice process, and is tried again
+when LibreOffice dies under it: (1) type, recalculate, read, save xlsx; (2) open
+the saved xlsx and store it as xls / ODS; (3) try one protected edit on a fresh
+copy of the template, never saved.
 """
 import json
 import os
@@ -103,40 +104,62 @@ def close_quietly(doc):
         pass  # the crash-on-close described above: what matters was already saved
 
 
+def attempt(phase, tries=3):
+    """Run one phase in a fresh soffice, again when LibreOffice crashes under it."""
+    for n in range(tries):
+        try:
+            return phase()
+        except Exception:  # noqa: BLE001 - a UNO crash surfaces as many exception types
+            if n == tries - 1:
+                raise
+            time.sleep(1)
+
+
 def main():
     spec = json.load(open(sys.argv[1], encoding="utf-8"))
     result = {"locked_refused": [], "read": {}, "protected": {}}
     saves = spec.get("save", {})
-    with Office() as lo:
-        doc = lo.open(spec["template"])
-        for sheet_name, cell, text in spec.get("edits", []):
-            lo.type_into(doc, sheet_name, cell, text)
-        doc.calculateAll()
-        for sheet_name, cell in spec.get("read", []):
-            c = doc.Sheets.getByName(sheet_name).getCellRangeByName(cell)
-            result["read"][f"{sheet_name}!{cell}"] = {"value": c.getValue(), "string": c.getString()}
-        result["protected"] = {s.Name: bool(s.isProtected()) for s in doc.Sheets}
-        for kind, path in saves.items():
-            if kind == "xlsx-password":        # "save with password" as a unit might
-                doc.storeToURL(url(path), (pv("FilterName", FILTERS["xlsx"]), pv("Password", "1234")))
-            elif kind != "ods":
-                doc.storeToURL(url(path), (pv("FilterName", FILTERS[kind]),))
-        close_quietly(doc)
-    if "ods" in saves:
-        if "xlsx" not in saves:
-            raise RuntimeError("saving as ods needs an xlsx save in the same run")
-        with Office() as lo:
-            doc = lo.open(saves["xlsx"])
-            doc.storeToURL(url(saves["ods"]), (pv("FilterName", FILTERS["ods"]),))
-            close_quietly(doc)
-    if spec.get("locked"):
+    first = saves.get("xlsx") or os.path.join(tempfile.mkdtemp(), "typed.xlsx")
+
+    def type_read_save():
         with Office() as lo:
             doc = lo.open(spec["template"])
-            for sheet_name, cell, text in spec["locked"][:1]:
-                before = doc.Sheets.getByName(sheet_name).getCellRangeByName(cell).getString()
-                after = lo.type_into(doc, sheet_name, cell, text).getString()
-                result["locked_refused"].append(after == before and after != text)
+            for sheet_name, cell, text in spec.get("edits", []):
+                lo.type_into(doc, sheet_name, cell, text)
+            doc.calculateAll()
+            for sheet_name, cell in spec.get("read", []):
+                c = doc.Sheets.getByName(sheet_name).getCellRangeByName(cell)
+                result["read"][f"{sheet_name}!{cell}"] = {"value": c.getValue(), "string": c.getString()}
+            result["protected"] = {s.Name: bool(s.isProtected()) for s in doc.Sheets}
+            for kind, path in saves.items():
+                if kind.endswith("-password"):        # "save with password" as a unit might
+                    doc.storeToURL(url(path), (pv("FilterName", FILTERS[kind.split("-")[0]]),
+                                               pv("Password", "1234")))
+            doc.storeToURL(url(first), (pv("FilterName", FILTERS["xlsx"]),))
             close_quietly(doc)
+
+    attempt(type_read_save)
+    for kind in ("xls", "ods"):
+        if kind in saves:
+            def convert(kind=kind):
+                with Office() as lo:
+                    # LibreOffice 7.4 crashes storing xls/ods from a document edited through dispatches
+                    # in a hidden frame; the same document re-opened from its xlsx save stores fine.
+                    doc = lo.open(first)
+                    doc.storeToURL(url(saves[kind]), (pv("FilterName", FILTERS[kind]),))
+                    close_quietly(doc)
+            attempt(convert)
+    if spec.get("locked"):
+        def refused_edit():
+            result["locked_refused"] = []
+            with Office() as lo:
+                doc = lo.open(spec["template"])
+                for sheet_name, cell, text in spec["locked"][:1]:
+                    before = doc.Sheets.getByName(sheet_name).getCellRangeByName(cell).getString()
+                    after = lo.type_into(doc, sheet_name, cell, text).getString()
+                    result["locked_refused"].append(after == before and after != text)
+                close_quietly(doc)
+        attempt(refused_edit)
     with open(sys.argv[2], "w", encoding="utf-8") as fh:
         json.dump(result, fh, ensure_ascii=False)
 
