@@ -47,6 +47,12 @@ def with_doctype(doctype: bytes):
     return insert
 
 
+def unsupported_version(data: bytes) -> bytes:
+    """A zip whose central directory asks for a zip version Python cannot extract (found by fuzzing)."""
+    at = data.index(b"PK\x01\x02")
+    return data[:at + 6] + b"\xff\x00" + data[at + 8:]
+
+
 def filled_bytes(may, unit="县发改局"):
     buf = io.BytesIO()
     may.filled(unit).save(buf)
@@ -66,6 +72,7 @@ NOT_WORKBOOKS = [
     ("pdf", lambda may: b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n", "F001"),
     ("docx-renamed", lambda may: docx_bytes(), "F001"),
     ("truncated-xlsx", lambda may: filled_bytes(may)[:5000], "F001"),
+    ("unsupported-zip-version", lambda may: unsupported_version(filled_bytes(may)), "F001"),
     ("text", lambda may: "单位,数值\n县发改局,12\n".encode("gbk"), "F001"),
     ("encrypted-ole", lambda may: b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 500
      + "EncryptedPackage".encode("utf-16-le") + b"\0" * 500, "F002"),

@@ -15,6 +15,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .reader import ZIP_ERRORS
+
 IGNORED_NAMES = {"README.md", "Thumbs.db", "desktop.ini", ".DS_Store"}
 MAX_MEMBER_BYTES = 60 * 1024 * 1024
 MAX_MEMBERS = 500
@@ -77,7 +79,7 @@ def _is_plain_zip(data: bytes) -> bool:
         return False
     try:
         names = zipfile.ZipFile(io.BytesIO(data)).namelist()
-    except (zipfile.BadZipFile, ValueError, OSError):
+    except ZIP_ERRORS:
         return False
     return "[Content_Types].xml" not in names and "mimetype" not in names
 
@@ -97,7 +99,7 @@ def _from_zip(path, data, received, sender, depth):
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
         infos = [i for i in zf.infolist() if not i.is_dir()]
-    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+    except ZIP_ERRORS as exc:
         return [Candidate(path, data, received, sender, problem=f"压缩包无法打开：{exc}")]
     if len(infos) > MAX_MEMBERS:
         return [Candidate(path, data, received, sender, problem=f"压缩包内文件过多（{len(infos)} 个）")]
@@ -112,7 +114,7 @@ def _from_zip(path, data, received, sender, depth):
             continue
         try:
             body = zf.read(info)
-        except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError) as exc:
+        except ZIP_ERRORS as exc:
             out.append(Candidate(member, b"", received, sender, problem=f"压缩包内文件无法解压：{exc}"))
             continue
         out.extend(expand(member, body, received, sender, depth + 1))

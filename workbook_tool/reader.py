@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 from . import signing
 from .findings import Finding
 
+# everything the zip module raises on a damaged or unsupported archive
+ZIP_ERRORS = (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError, ValueError, RuntimeError,
+              struct.error)
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 MAX_FILE_BYTES = 50 * 1024 * 1024
 MAX_UNCOMPRESSED = 200 * 1024 * 1024
@@ -103,7 +106,7 @@ def _check_zip(data: bytes, result: ReadResult) -> bool:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
         infos = zf.infolist()
-    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+    except ZIP_ERRORS as exc:
         result.refuse("F001", detail=f"压缩包已损坏：{exc}")
         return False
     names = {i.filename for i in infos}
@@ -116,14 +119,18 @@ def _check_zip(data: bytes, result: ReadResult) -> bool:
             result.refuse("F010", detail=f"部件 {info.filename} 压缩比异常")
             return False
     if "mimetype" in names:
-        mime = zf.read("mimetype")[:100]
+        try:
+            mime = zf.read("mimetype")[:100]
+        except ZIP_ERRORS as exc:
+            result.refuse("F001", detail=f"压缩包已损坏：{exc}")
+            return False
         if b"opendocument.spreadsheet" not in mime:
             result.refuse("F001", detail="不是电子表格（可能是文字文档或演示文稿）")
             return False
         result.kind = "ods"
         try:
             meta = zf.read("meta.xml") if "meta.xml" in names else b""
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        except ZIP_ERRORS as exc:
             result.refuse("F001", detail=f"压缩包已损坏：{exc}")
             return False
         m = _ODS_MODIFIED.search(meta)
@@ -159,7 +166,7 @@ def _check_zip(data: bytes, result: ReadResult) -> bool:
                 m = _MODIFIED.search(body)
                 result.saved = _parse_time(m.group(1)) if m else None
         _sheet_details(parts, sheets, result)
-    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
+    except ZIP_ERRORS as exc:
         result.refuse("F001", detail=f"压缩包已损坏：{exc}")
         return False
     extras = sorted({n.split("/")[1] for n in names if n.startswith("xl/") and n.split("/")[1] in
@@ -278,7 +285,7 @@ def _parse(data: bytes, result: ReadResult) -> ReadResult:
         return result.refuse("F003")
     try:
         result.meta, result.records = parse_meta(meta_rows)
-    except (ValueError, KeyError, TypeError, IndexError):
+    except (ValueError, KeyError, TypeError, IndexError, OverflowError, AttributeError):
         return result.refuse("F004")
     return result
 
