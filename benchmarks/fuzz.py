@@ -23,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from workbook_tool import demo, signing  # noqa: E402
+from workbook_tool import demo  # noqa: E402
 from workbook_tool.checks import check_return, identify  # noqa: E402
 from workbook_tool.desk import Period  # noqa: E402
 from workbook_tool.reader import read_return  # noqa: E402
@@ -51,7 +51,7 @@ def examine(data: bytes, spec, period, key):
 def child(queue, data, spec, period, key):
     try:
         queue.put(("ok", examine(data, spec, period, key)))
-    except Exception as exc:  # noqa: BLE001 - we report any escaping exception
+    except Exception:  # noqa: BLE001 - we report any escaping exception
         import traceback
         queue.put(("error", traceback.format_exc()))
 

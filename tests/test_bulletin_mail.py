@@ -5,7 +5,6 @@ import email.policy
 import re
 import shutil
 import socket
-from pathlib import Path
 
 import docx
 import openpyxl

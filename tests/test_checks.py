@@ -1,6 +1,5 @@
 """Every check family as a table of cases: a correctly filled template, one mistake, one finding."""
 import datetime as dt
-import io
 
 import pytest
 

@@ -43,7 +43,6 @@ def test_correct_returns_are_merged_into_the_master(may):
     assert projects[0]["年度投资完成率"] == pytest.approx(1250.5 / 3000)
     # unit text that looks like a formula is written as text, never as a formula
     with zipfile.ZipFile(master) as zf:
-        names = [n for n in zf.namelist() if n.startswith("xl/worksheets/sheet")]
         problem_sheet = zf.read("xl/worksheets/sheet5.xml").decode()
         shared = zf.read("xl/sharedStrings.xml").decode()
     assert "HYPERLINK" not in problem_sheet and "=HYPERLINK" in shared.replace("&quot;", '"')

@@ -1,6 +1,5 @@
 """Hostile and broken returns: each case is refused or contained, with its rule code, and never
 takes the run down."""
-import datetime as dt
 import io
 import os
 import sqlite3
@@ -21,7 +20,7 @@ from workbook_tool.desk import DeskError
 from workbook_tool.reader import read_return
 from workbook_tool.workflow import generate_templates
 
-from conftest import ON_TIME, REPO
+from conftest import ON_TIME
 
 
 def rezip(data: bytes, replace=None, add=None) -> bytes:

@@ -16,7 +16,6 @@ from .desk import Desk, DeskError, Period
 from .ledger import Ledger
 from .master import overview, table_rows
 from .spec import load_spec
-from .tables import TABLES
 
 FONT = "仿宋"
 TITLE_FONT = "方正小标宋简体"

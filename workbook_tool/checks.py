@@ -5,6 +5,7 @@ Excel's own validation is a courtesy: every rule is checked again here.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import unicodedata
@@ -261,10 +262,7 @@ def _history_row(table, row, old, unit):
 
 
 def _with_unit(f, unit):
-    if f.unit:
-        return f
-    from dataclasses import replace
-    return replace(f, unit=unit)
+    return f if f.unit else dataclasses.replace(f, unit=unit)
 
 
 def _check_headers(table, grid, unit):

@@ -1,6 +1,7 @@
 """The consolidate stage: inbox → identified, checked, merged → master, feedback, ledger."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import json
@@ -88,7 +89,7 @@ def consolidate(root, spec_option, period_text, progress=None, jobs=1, mailbox=N
         mailbox = Path(mailbox)
         if not (mailbox.is_file() or (mailbox / "cur").is_dir()):
             raise DeskError(f"{mailbox} 不是 mbox 文件或 maildir 文件夹（应含 cur/、new/）。")
-    desk.mailbox = mailbox
+        desk = Desk(root, mailbox=mailbox)
     with _RunLock(desk.consolidated(spec.code) / ".lock"):
         with Ledger(desk.ledger_path(spec.code)) as ledger:
             return _run(desk, spec, period, key, ledger, out_dir, progress, jobs)
@@ -124,7 +125,7 @@ def assess(desk, spec, period, key, ledger, progress=None, jobs=1):
     entries = []
     senders = {}                       # nonce → e-mail senders seen in this run
     candidates = scan(desk.inbox)
-    if getattr(desk, "mailbox", None) is not None:
+    if desk.mailbox is not None:
         candidates = itertools.chain(candidates, scan_mailbox(desk.mailbox))
     for n, e in enumerate(_examine_all(candidates, spec, period, key, jobs), start=1):
         if e.verdict == "candidate":
@@ -260,8 +261,7 @@ def _fault_point(name):
 
 
 def _with_file(f, path):
-    from dataclasses import replace
-    return replace(f, file=path)
+    return dataclasses.replace(f, file=path)
 
 
 def _unit_order(spec):
@@ -323,8 +323,7 @@ def _check_issue(e, spec, period, ledger, senders):
 
 
 def _set_unit(f, unit):
-    from dataclasses import replace
-    return replace(f, unit=unit)
+    return dataclasses.replace(f, unit=unit)
 
 
 def _submissions(spec, entries, winners, deadline):

@@ -59,9 +59,8 @@ def rows_of(wb, table_key):
     return out
 
 
-def fill_correctly(wb, period, rng: random.Random, progress=0.5):
-    """Fill every input cell as a careful unit would; returns what was typed."""
-    typed = {}
+def fill_correctly(wb, period, rng: random.Random):
+    """Fill every input cell as a careful unit would."""
     month_share = period.month / 12
     for key, values in rows_of(wb, "indicators"):
         annual = values.get("annual") or 0
@@ -73,11 +72,9 @@ def fill_correctly(wb, period, rng: random.Random, progress=0.5):
         actual = max(before, round(annual * share * factor, 2))
         set_cell(wb, "indicators", key, "actual", actual)
         set_cell(wb, "indicators", key, "note", "按计划推进")
-        typed[("indicators", key, "actual")] = actual
     for key, values in rows_of(wb, "tasks"):
         set_cell(wb, "tasks", key, "progress", f"{period.label}：已按节点推进")
         set_cell(wb, "tasks", key, "state", "正常推进")
-        typed[("tasks", key, "state")] = "正常推进"
     for key, values in rows_of(wb, "projects"):
         if key.startswith("new-") and values.get("name") is None:
             continue
@@ -87,13 +84,11 @@ def fill_correctly(wb, period, rng: random.Random, progress=0.5):
         set_cell(wb, "projects", key, "invested", invested)
         set_cell(wb, "projects", key, "state", "在建")
         set_cell(wb, "projects", key, "started", values.get("started") or dt.date(period.year, 3, 1))
-        typed[("projects", key, "invested")] = invested
     for key, values in rows_of(wb, "problems"):
         if key.startswith("new-") and values.get("description") is None:
             continue
         set_cell(wb, "problems", key, "state", values.get("state") or "未销号")
         set_cell(wb, "problems", key, "progress", "正在协调")
-    return typed
 
 
 def _formula_number(formula, default):
@@ -208,7 +203,6 @@ def _place(desk: Path, wb_or_path, name: str, when: dt.datetime, saved: dt.datet
 
 def simulate_month(desk: Path, spec, period, rng: random.Random, mistakes: bool, echo=print) -> dict:
     """Fill every unit's template as units do and drop the returns in the inbox; returns the story."""
-    from .tables import TABLES as _T  # noqa: F401 - documentation of what is filled
     templates = desk / "templates" / spec.code / str(period)
     units = list(spec.responsible_units)
     deadline = period.deadline(spec.deadline_day)
@@ -315,7 +309,7 @@ def _file(unit):
 def run_demo(target, echo=print) -> dict:
     """Scaffold a desk, run two monthly cycles, return the last summary."""
     from .consolidate import consolidate
-    from .desk import DeskError, Period
+    from .desk import DeskError
     from .workflow import generate_templates, init_desk
     target = Path(target)
     if target.exists() and any(target.iterdir()):
