@@ -393,7 +393,8 @@ def _write_table(wb, fmt, spec, unit, period, table, rows):
     ws = wb.add_worksheet(table.sheet)
     ncols = len(table.columns)
     key_col = ncols                           # hidden row-key column after the visible ones
-    for c, width in enumerate(_col_widths(table, rows)):
+    widths = _col_widths(table, rows)
+    for c, width in enumerate(widths):
         ws.set_column(c, c, width)
     ws.set_column(key_col, key_col, 14, fmt.hidden, {"hidden": True})
     ws.merge_range(0, 0, 0, ncols - 1, f"{spec.county}“十项重大工程”{table.title}（{period.label}）", fmt.title)
@@ -409,6 +410,11 @@ def _write_table(wb, fmt, spec, unit, period, table, rows):
 
     for i, row in enumerate(rows):
         r = FIRST_DATA_ROW + i
+        # LibreOffice does not fit row heights to wrapped text on import: give each row its height
+        lines = max([1] + [-(-int(display_width(row.values.get(col.key))) // max(1, int(widths[c] - 1)))
+                           for c, col in enumerate(table.columns) if isinstance(row.values.get(col.key), str)])
+        if lines > 1:
+            ws.set_row(r, 13.5 * lines + 2)
         for c, col in enumerate(table.columns):
             if col.mode == FORMULA:
                 _write_formula(ws, fmt, table, col, row, r)
