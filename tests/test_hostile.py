@@ -278,3 +278,18 @@ def test_mutated_bytes_never_raise(may, data):
         original[i] = data.draw(st.integers(0, 255))
     result = read_return(bytes(original))
     assert result.fatal or result.meta is not None
+
+
+def test_size_limits_come_from_the_spec(may):
+    county = may.root / "specs/shengsi/county.yaml"
+    county.write_text(county.read_text(encoding="utf-8").replace(
+        "deadline_day: 5", "deadline_day: 5\nlimits:\n  max_file_mb: 0.01"), encoding="utf-8")
+    may.drop(may.filled("县发改局"), "a.xlsx")            # about 25 KB: over a 10 KB limit
+    summary = consolidate(may.root, "specs/shengsi", "2023-05")
+    assert summary["files"][0]["codes"] == ["F010"]
+
+
+def test_macro_sheets_are_flagged(may):
+    data = rezip(filled_bytes(may), add={"xl/macrosheets/sheet1.xml": b"<xm:macrosheet/>"})
+    result = read_return(data)
+    assert [f.code for f in result.findings] == ["F012"] and "macrosheets" in result.findings[0].message

@@ -276,7 +276,7 @@ def _examine(cand, spec, period, key) -> FileEntry:
     if cand.problem:
         e.findings.append(Finding("F001", file=cand.path, detail=cand.problem))
         return e
-    result = read_return(cand.data)
+    result = read_return(cand.data, spec.max_file_mb, spec.max_unpacked_mb)
     e.saved = result.saved
     e.findings.extend(_with_file(f, cand.path) for f in result.findings)
     if result.fatal:

@@ -22,7 +22,6 @@ from .findings import Finding
 ZIP_ERRORS = (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError, ValueError, RuntimeError,
               struct.error)
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-MAX_FILE_BYTES = 50 * 1024 * 1024
 MAX_UNCOMPRESSED = 200 * 1024 * 1024
 MAX_RATIO = 200
 MAX_ROWS = 20000
@@ -71,11 +70,14 @@ def sniff(data: bytes) -> str:
     return "unknown"
 
 
-def read_return(data: bytes) -> ReadResult:
-    """Read one candidate file; never raises for bad input."""
+def read_return(data: bytes, max_file_mb: float = 50, max_unpacked_mb: float = 200) -> ReadResult:
+    """Read one candidate file; never raises for bad input.
+
+    The size limits come from the county spec (``limits`` in county.yaml).
+    """
     result = ReadResult()
-    if len(data) > MAX_FILE_BYTES:
-        return result.refuse("F010", detail=f"文件 {len(data) // 1024 // 1024} MB，超过 50 MB")
+    if len(data) > max_file_mb * 1024 * 1024:
+        return result.refuse("F010", detail=f"文件 {len(data) / 1024 / 1024:.0f} MB，超过 {max_file_mb:g} MB")
     kind = sniff(data)
     if kind == "empty":
         return result.refuse("F001", detail="空文件")
@@ -88,7 +90,7 @@ def read_return(data: bytes) -> ReadResult:
             return result.refuse("F002")
         result.kind = "xls"
     else:
-        if not _check_zip(data, result):
+        if not _check_zip(data, result, max_unpacked_mb * 1024 * 1024):
             return result
     return _parse(data, result)
 
@@ -102,7 +104,7 @@ def _xls_filepass(data: bytes) -> bool:
     return at >= 0 and data[at + 20:at + 22] == b"\x2f\x00"
 
 
-def _check_zip(data: bytes, result: ReadResult) -> bool:
+def _check_zip(data: bytes, result: ReadResult, max_unpacked: float = MAX_UNCOMPRESSED) -> bool:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
         infos = zf.infolist()
@@ -111,8 +113,8 @@ def _check_zip(data: bytes, result: ReadResult) -> bool:
         return False
     names = {i.filename for i in infos}
     total = sum(i.file_size for i in infos)
-    if total > MAX_UNCOMPRESSED:
-        result.refuse("F010", detail=f"解压后 {total // 1024 // 1024} MB")
+    if total > max_unpacked:
+        result.refuse("F010", detail=f"解压后 {total / 1024 / 1024:.0f} MB，超过 {max_unpacked / 1024 / 1024:.0f} MB")
         return False
     for info in infos:
         if info.compress_size and info.file_size / info.compress_size > MAX_RATIO and info.file_size > 1_000_000:
@@ -170,7 +172,7 @@ def _check_zip(data: bytes, result: ReadResult) -> bool:
         result.refuse("F001", detail=f"压缩包已损坏：{exc}")
         return False
     extras = sorted({n.split("/")[1] for n in names if n.startswith("xl/") and n.split("/")[1] in
-                     ("externalLinks", "connections.xml", "embeddings", "activeX")})
+                     ("externalLinks", "connections.xml", "embeddings", "activeX", "macrosheets")})
     if result.kind == "xlsm":
         result.findings.append(Finding("F009"))
     if extras:

@@ -196,6 +196,8 @@ class Spec:
     blank_problems: int
     units: tuple
     groups: dict = field(hash=False, compare=False)
+    max_file_mb: float = 50          # a return larger than this is refused (F010)
+    max_unpacked_mb: float = 200     # so is one that unpacks to more (zip bombs)
     projects: tuple = ()
     folder: str = ""
 
@@ -239,7 +241,7 @@ class Spec:
 # -- loading --------------------------------------------------------------------
 
 COUNTY_KEYS = {"county", "code", "issuer", "office", "plan_years", "tables", "deadline_day",
-               "lights", "blank_rows", "units", "groups"}
+               "lights", "blank_rows", "units", "groups", "limits"}
 COUNTY_REQUIRED = {"county", "code", "plan_years", "tables", "units"}
 OFFICE_KEYS = {"host_unit", "contact", "phone", "email"}
 UNIT_KEYS = {"name", "aliases", "contact", "phone", "email"}
@@ -445,6 +447,22 @@ def _load_county(doc, path, out):
     else:
         out.add(path, _line(doc, "blank_rows"), "blank_rows 应为键值对。")
 
+    limits = doc.get("limits") or _Map()
+    max_file_mb, max_unpacked_mb = 50.0, 200.0
+    if not isinstance(limits, dict):
+        out.add(path, _line(doc, "limits"), "limits 应为键值对，如 {max_file_mb: 50, max_unpacked_mb: 200}。")
+    else:
+        _check_keys(limits, {"max_file_mb", "max_unpacked_mb"}, set(), path, out, "limits ")
+        for key, top in (("max_file_mb", 1024), ("max_unpacked_mb", 4096)):
+            value = _number(limits, key, path, out)
+            if value is not None and not 0 < value <= top:
+                out.add(path, _line(limits, key), f"limits.{key} 应在 0 到 {top} 之间（单位 MB）。")
+            elif value is not None:
+                if key == "max_file_mb":
+                    max_file_mb = value
+                else:
+                    max_unpacked_mb = value
+
     units = []
     names = {}
     raw_units = doc.get("units") or []
@@ -519,7 +537,7 @@ def _load_county(doc, path, out):
         plan_years=plan_years, tables=tuple(t for t in TABLE_KEYS if t in tables),
         deadline_day=deadline_day, yellow=yellow, blank_projects=blank_projects,
         blank_problems=blank_problems, units=tuple(units), groups=groups,
-        _names=names,
+        max_file_mb=max_file_mb, max_unpacked_mb=max_unpacked_mb, _names=names,
     )
 
 
