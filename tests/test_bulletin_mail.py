@@ -237,3 +237,34 @@ def test_consolidate_reads_a_maildir(may, tmp_path):
     import json
     data = json.loads(result.output)
     assert data["accepted"] == ["县发改局"] and data["files"][0]["path"].startswith("Maildir!")
+
+
+class Dropper(Collector):
+    """Accepts the first message, then drops the connection in the middle of the second."""
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.messages:
+            server.transport.close()
+            return "421 closing"
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_a_dropped_connection_leaves_the_rest_unsent_for_the_next_try(smtp):
+    may, port = smtp
+    units = ["县发改局", "县经信局", "县教育局"]
+    args = ["generate", "--period", "2023-05", "--send"] + [x for u in units for x in ("--units", u)]
+    controller = start(Dropper(), port)
+    try:
+        result = run(may, *args)
+    finally:
+        controller.stop()
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.count("已发送至") == 1 and result.output.count("未发送：连接中断") == 2
+    good = Collector()
+    controller = start(good, port)
+    try:
+        again = run(may, *args)
+    finally:
+        controller.stop()
+    assert again.exit_code == 0, again.output
+    assert len(good.messages) == 2 and again.output.count("已发送过") == 1
