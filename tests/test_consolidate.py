@@ -187,6 +187,11 @@ def test_two_periods_carry_forward_and_cumulative_checks(may):
     assert summary["rejected"] == ["县发改局"]
     codes = summary["files"][0]["codes"]
     assert "X004" in codes and "S003" in codes
+    # the ledger keeps every period's accepted values: history for charts
+    from workbook_tool.ledger import Ledger
+    with Ledger(may.root / "consolidated/shengsi/ledger.sqlite") as ledger:
+        assert [(p, v["actual"]) for p, v in ledger.history("shengsi", "县发改局", "indicators", "01-I02")] == \
+            [("2023-05", 50)]
     # the rejected June return does not erase May's accepted data: the master shows it, marked
     rows = [r for r in master_rows(summary["master"], "主要指标") if r["填报单位"] == "县发改局"]
     assert {r["数据期次"] for r in rows} == {"沿用2023-05"}

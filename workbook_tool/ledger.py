@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import sqlite3
 from pathlib import Path
@@ -84,12 +85,6 @@ class Ledger:
             "SELECT nonce FROM issued WHERE county=? AND period=? AND unit=? ORDER BY seq",
             (county, period, unit))]
 
-    def nonce_owner(self, county, nonce):
-        row = self.db.execute("SELECT unit, period FROM issued WHERE county=? AND nonce=?",
-                              (county, nonce)).fetchone()
-        return row
-
-    # -- files and accepted values --------------------------------------------------
     def record_files(self, county, period, entries):
         self.db.execute("DELETE FROM files WHERE county=? AND period=?", (county, period))
         self.db.executemany(
@@ -109,11 +104,6 @@ class Ledger:
     def record_run(self, county, period, finished, summary):
         self.db.execute("INSERT INTO runs (county, period, finished, summary) VALUES (?, ?, ?, ?)",
                         (county, period, finished, json.dumps(summary, ensure_ascii=False, sort_keys=True)))
-
-    def accepted_sha(self, county, period, unit):
-        row = self.db.execute("SELECT sha256, received FROM accepted WHERE county=? AND period=? AND unit=? "
-                              "LIMIT 1", (county, period, unit)).fetchone()
-        return row
 
     def latest_accepted(self, county, unit, upto: str, inclusive=True):
         """(period, [CarryRow]) of the unit's newest accepted return up to ``upto``."""
@@ -152,7 +142,6 @@ class Ledger:
                                (county, period, file, sha256)).fetchone() is not None
 
     def record_sent(self, county, period, file, sha256, recipient):
-        import datetime as dt
         self.db.execute("INSERT OR IGNORE INTO sent VALUES (?, ?, ?, ?, ?, ?)",
                         (county, period, file, sha256, recipient, dt.datetime.now().isoformat(timespec="seconds")))
 
@@ -161,12 +150,6 @@ class Ledger:
         return {r[0] for r in self.db.execute(
             "SELECT DISTINCT sender FROM files WHERE county=? AND nonce=? AND sender IS NOT NULL",
             (county, nonce))}
-
-    def files(self, county, period) -> list:
-        cur = self.db.execute("SELECT path, unit, verdict, codes, received FROM files WHERE county=? AND period=? "
-                              "ORDER BY path", (county, period))
-        return [dict(path=p, unit=u, verdict=v, codes=[c for c in codes.split(",") if c], received=r)
-                for p, u, v, codes, r in cur]
 
     def history(self, county, unit, tab, key) -> list:
         """[(period, values)] of one row over time, oldest first."""
