@@ -202,93 +202,110 @@ def _place(desk: Path, wb_or_path, name: str, when: dt.datetime, saved: dt.datet
 
 
 def simulate_month(desk: Path, spec, period, rng: random.Random, mistakes: bool, echo=print) -> dict:
-    """Fill every unit's template as units do and drop the returns in the inbox; returns the story."""
-    templates = desk / "templates" / spec.code / str(period)
+    """Fill every unit's template as units do and drop the returns in the inbox; returns the story.
+
+    Units work independently (each with its own seeded random numbers), so they fill in parallel.
+    """
     units = list(spec.responsible_units)
     deadline = period.deadline(spec.deadline_day)
     on_time = dt.datetime(deadline.year, deadline.month, max(1, deadline.day - 2), 10, 0)
     late_time = dt.datetime(deadline.year, deadline.month, deadline.day + 3, 16, 0)
-    story = {"silent": [], "mistakes": {}, "twice": None, "xls": None, "zip": None, "eml": None}
-    scratch = desk / ".demo-scratch"
-    scratch.mkdir(exist_ok=True)
-    silent = units[-1]
-    story["silent"].append(silent)
-    plan = {}
+    story = {"silent": [units[-1]], "mistakes": {}, "twice": None, "xls": None, "zip": None, "eml": None}
     if mistakes:
         plan = {units[1]: "text", units[2]: "fullwidth", units[3]: "nodate", units[4]: "closed-nodate"}
     else:
         plan = {units[0]: "went-down"}
-    for i, unit in enumerate(units):
-        if unit == silent:
-            continue
-        wb = open_template(templates / f"{_file(unit)}.xlsx")
-        fill_correctly(wb, period, rng)
-        if i == 0:
-            if not [k for k, v in rows_of(wb, "projects") if v.get("name") and not k.startswith(f"new-{period}")]:
-                add_project(wb, "菜园燃气管道工程", 12000, 3000, round(3000 * period.month / 12, 1), period)
-            add_problem(wb, f"{period.label}新发现：项目用地报批进度慢", period)
-        what = plan.get(unit)
-        if what == "text":
-            key = rows_of(wb, "indicators")[0][0] if rows_of(wb, "indicators") else None
-            if key:
-                set_cell(wb, "indicators", key, "actual", "约12亿")
-            else:
-                set_cell(wb, "tasks", rows_of(wb, "tasks")[0][0], "state", "推进中")
-        elif what == "fullwidth":
-            rows = rows_of(wb, "indicators")
-            if rows:
-                set_cell(wb, "indicators", rows[0][0], "actual", "１２０")
-        elif what == "nodate":
-            rows = rows_of(wb, "tasks")
-            if rows:
-                set_cell(wb, "tasks", rows[0][0], "state", "已完成")
-        elif what == "closed-nodate":
-            add_problem(wb, "码头泊位审批待省里批复", period, state="已销号")
-        elif what == "went-down":
-            carried = open_template(templates / f"{_file(unit)}.xlsx")   # last month's value, pre-filled
-            cumulative = {i.id for p in spec.projects for i in p.indicators if i.kind == "cumulative"}
-            rows = [(k, v) for k, v in rows_of(carried, "indicators")
-                    if k in cumulative and isinstance(v.get("actual"), (int, float)) and v.get("actual")]
-            if rows:
-                set_cell(wb, "indicators", rows[0][0], "actual", round(rows[0][1]["actual"] * 0.5, 2))
+    seed = rng.randrange(10**9)
+    jobs = [(desk, spec, period, i, unit, plan.get(unit), mistakes, on_time, late_time, seed)
+            for i, unit in enumerate(units) if unit not in story["silent"]]
+    (desk / ".demo-scratch").mkdir(exist_ok=True)
+    try:
+        if (os.cpu_count() or 1) > 1:
+            import concurrent.futures
+            import multiprocessing
+            with concurrent.futures.ProcessPoolExecutor(
+                    max_workers=os.cpu_count(), mp_context=multiprocessing.get_context("fork")) as pool:
+                outcomes = list(pool.map(_simulate_unit, jobs))
+        else:
+            outcomes = [_simulate_unit(job) for job in jobs]
+    finally:
+        shutil.rmtree(desk / ".demo-scratch", ignore_errors=True)
+    for unit, what, how in outcomes:
         if what:
             story["mistakes"][unit] = what
-        name = f"{rng.randrange(10**6):06d}-进度表.xlsx"
-        when = late_time if i == 5 else on_time
-        saved = when - dt.timedelta(hours=1)
-        if i == 6 and mistakes:                       # returns twice: an early draft, then the final one
-            draft = open_template(templates / f"{_file(unit)}.xlsx")
-            fill_correctly(draft, period, rng)
-            _place(desk, draft, f"草稿/{unit}-初稿.xlsx", on_time - dt.timedelta(days=1),
-                   saved - dt.timedelta(days=1))
-            story["twice"] = unit
-        if i == 7 and mistakes and soffice():          # saved as .xls by the unit
-            tmp = scratch / f"u{i}.xlsx"
-            wb.save(tmp)
-            try:
-                xls = convert(tmp, "xls", scratch)
-                _place(desk, xls, f"{unit}.xls", on_time)
-                story["xls"] = unit
-                continue
-            except (RuntimeError, subprocess.SubprocessError, OSError):
-                pass
-        if i == 8:                                      # sent inside a zip
-            tmp = scratch / f"{unit}.xlsx"
-            wb.save(tmp)
-            dest = desk / "inbox" / f"打包{period}.zip"
-            zip_into(dest, {f"{unit}/进度表.xlsx": tmp})
-            set_received(dest, on_time)
-            story["zip"] = unit
-            continue
-        if i == 9:                                      # forwarded by e-mail, saved as .eml
-            tmp = scratch / f"{unit}.xlsx"
-            wb.save(tmp)
-            mail_into(desk / "inbox" / f"邮件{period}.eml", tmp, spec.unit(unit).email, on_time)
-            story["eml"] = unit
-            continue
-        _place(desk, wb, f"{period}/{name}", when, saved)
-    shutil.rmtree(scratch, ignore_errors=True)
+        if how:
+            story[how] = unit
     return story
+
+
+def _simulate_unit(job):
+    """One unit fills its template and sends it back; → (unit, mistake made, how it was sent)."""
+    desk, spec, period, i, unit, what, mistakes, on_time, late_time, seed = job
+    rng = random.Random(f"{seed}-{period}-{unit}")
+    templates = desk / "templates" / spec.code / str(period)
+    scratch = desk / ".demo-scratch"
+    wb = open_template(templates / f"{_file(unit)}.xlsx")
+    fill_correctly(wb, period, rng)
+    if i == 0:
+        if not [k for k, v in rows_of(wb, "projects") if v.get("name") and not k.startswith(f"new-{period}")]:
+            add_project(wb, "菜园燃气管道工程", 12000, 3000, round(3000 * period.month / 12, 1), period)
+        add_problem(wb, f"{period.label}新发现：项目用地报批进度慢", period)
+    if what == "text":
+        key = rows_of(wb, "indicators")[0][0] if rows_of(wb, "indicators") else None
+        if key:
+            set_cell(wb, "indicators", key, "actual", "约12亿")
+        else:
+            set_cell(wb, "tasks", rows_of(wb, "tasks")[0][0], "state", "推进中")
+    elif what == "fullwidth":
+        rows = rows_of(wb, "indicators")
+        if rows:
+            set_cell(wb, "indicators", rows[0][0], "actual", "１２０")
+    elif what == "nodate":
+        rows = rows_of(wb, "tasks")
+        if rows:
+            set_cell(wb, "tasks", rows[0][0], "state", "已完成")
+    elif what == "closed-nodate":
+        add_problem(wb, "码头泊位审批待省里批复", period, state="已销号")
+    elif what == "went-down":
+        carried = open_template(templates / f"{_file(unit)}.xlsx")   # last month's value, pre-filled
+        cumulative = {ind.id for p in spec.projects for ind in p.indicators if ind.kind == "cumulative"}
+        rows = [(k, v) for k, v in rows_of(carried, "indicators")
+                if k in cumulative and isinstance(v.get("actual"), (int, float)) and v.get("actual")]
+        if rows:
+            set_cell(wb, "indicators", rows[0][0], "actual", round(rows[0][1]["actual"] * 0.5, 2))
+    name = f"{rng.randrange(10**6):06d}-进度表.xlsx"
+    when = late_time if i == 5 else on_time
+    saved = when - dt.timedelta(hours=1)
+    how = None
+    if i == 6 and mistakes:                       # returns twice: an early draft, then the final one
+        draft = open_template(templates / f"{_file(unit)}.xlsx")
+        fill_correctly(draft, period, rng)
+        _place(desk, draft, f"草稿/{unit}-初稿.xlsx", on_time - dt.timedelta(days=1), saved - dt.timedelta(days=1))
+        how = "twice"
+    if i == 7 and mistakes and soffice():          # saved as .xls by the unit
+        own = scratch / f"u{i}"
+        own.mkdir()
+        tmp = own / f"u{i}.xlsx"
+        wb.save(tmp)
+        try:
+            _place(desk, convert(tmp, "xls", own), f"{unit}.xls", on_time)
+            return unit, what, "xls"
+        except (RuntimeError, subprocess.SubprocessError, OSError):
+            pass
+    if i == 8:                                      # sent inside a zip
+        tmp = scratch / f"{_file(unit)}.xlsx"
+        wb.save(tmp)
+        dest = desk / "inbox" / f"打包{period}.zip"
+        zip_into(dest, {f"{unit}/进度表.xlsx": tmp})
+        set_received(dest, on_time)
+        return unit, what, "zip"
+    if i == 9:                                      # forwarded by e-mail, saved as .eml
+        tmp = scratch / f"{_file(unit)}.xlsx"
+        wb.save(tmp)
+        mail_into(desk / "inbox" / f"邮件{period}.eml", tmp, spec.unit(unit).email, on_time)
+        return unit, what, "eml"
+    _place(desk, wb, f"{period}/{name}", when, saved)
+    return unit, what, how
 
 
 def _demo_addresses(county_yaml: Path):
