@@ -60,7 +60,8 @@ def test_bad_return_is_rejected_with_feedback(may):
     summary = consolidate(may.root, "specs/shengsi", "2023-05")
     assert summary["rejected"] == ["县经信局"]
     entry = summary["files"][0]
-    assert entry == {"path": "x.xlsx", "unit": "县经信局", "verdict": "rejected", "codes": ["V001"]}
+    assert entry == {"path": "x.xlsx", "unit": "县经信局", "verdict": "rejected", "codes": ["V001"],
+                     "period": "2023-05"}
     feedback = may.root / "consolidated/shengsi/2023-05/退回/县经信局.xlsx"
     assert summary["feedback"] == [str(feedback)]
     fb = openpyxl.load_workbook(feedback)
@@ -82,20 +83,22 @@ def test_newest_of_several_returns_wins(may):
     demo.set_cell(older, "indicators", "01-I02", "actual", 10)
     newer = may.filled("县发改局")
     demo.set_cell(newer, "indicators", "01-I02", "actual", 20)
-    # received in the opposite order: the workbooks' own saved times decide
-    first = may.drop(older, "first.xlsx", when=dt.datetime(2023, 6, 2, 9))
-    demo.set_saved(first, dt.datetime(2023, 6, 1, 8))
-    second = may.drop(newer, "second.xlsx", when=dt.datetime(2023, 6, 1, 9))
-    demo.set_saved(second, dt.datetime(2023, 6, 1, 18))
-    demo.set_received(first, dt.datetime(2023, 6, 2, 9))
+    # the one received last wins, whatever time the sender's application wrote into the file
+    second = may.root / "inbox" / "second.xlsx"
+    newer.save(second)
+    demo.set_saved(second, dt.datetime(2099, 1, 1, 8))        # a draft stamped in the future
     demo.set_received(second, dt.datetime(2023, 6, 1, 9))
+    first = may.root / "inbox" / "first.xlsx"
+    older.save(first)
+    demo.set_saved(first, dt.datetime(2023, 5, 1, 8))
+    demo.set_received(first, dt.datetime(2023, 6, 2, 9))
     summary = consolidate(may.root, "specs/shengsi", "2023-05")
-    assert summary["superseded"] == ["first.xlsx"]
+    assert summary["superseded"] == ["second.xlsx"]
     verdicts = {f["path"]: f["verdict"] for f in summary["files"]}
-    assert verdicts == {"first.xlsx": "superseded", "second.xlsx": "accepted"}
+    assert verdicts == {"first.xlsx": "accepted", "second.xlsx": "superseded"}
     row = [r for r in master_rows(summary["master"], "主要指标")
            if r["填报单位"] == "县发改局" and r["指标名称"] == "年度完成投资"][0]
-    assert row["本年累计完成"] == 20
+    assert row["本年累计完成"] == 10
 
 
 def test_inbox_zip_eml_and_late(may):
@@ -155,8 +158,8 @@ def test_two_periods_carry_forward_and_cumulative_checks(may):
     may_summary = consolidate(may.root, "specs/shengsi", "2023-05")
     assert may_summary["accepted"] == ["县发改局"]
     db = sqlite3.connect(may.root / "consolidated/shengsi/ledger.sqlite")
-    stored = dict(db.execute("SELECT key, vals FROM accepted WHERE period='2023-05' AND unit='县发改局' "
-                             "AND tab='indicators'").fetchall())
+    stored = dict(db.execute("SELECT r.key, r.vals FROM standing s JOIN version_rows r ON r.sha256 = s.sha256 "
+                             "WHERE s.period='2023-05' AND s.unit='县发改局' AND r.tab='indicators'").fetchall())
     assert json.loads(stored["01-I02"])["actual"] == 50
     assert db.execute("SELECT verdict FROM files WHERE period='2023-05'").fetchall() == [("accepted",)]
 
@@ -186,7 +189,10 @@ def test_two_periods_carry_forward_and_cumulative_checks(may):
     summary = consolidate(may.root, "specs/shengsi", "2023-06")
     assert summary["rejected"] == ["县发改局"]
     codes = summary["files"][0]["codes"]
-    assert "X004" in codes and "S003" in codes
+    # the deleted open problem is named by its number, with no cascade of row findings
+    assert "X004" in codes and "X007" in codes and "S003" not in codes
+    x007 = [f for f in summary["_findings"] if f.code == "X007"]
+    assert len(x007) == 1 and x007[0].detail == "用地指标不足" and x007[0].seen == problems[problem_key]["code"]
     # the ledger keeps every period's accepted values: history for charts
     from workbook_tool.ledger import Ledger
     with Ledger(may.root / "consolidated/shengsi/ledger.sqlite") as ledger:
@@ -224,8 +230,8 @@ def test_master_held_open_gives_a_clear_error_and_keeps_the_old_master(may, monk
     real_replace = module.os.replace
 
     def locked(src, dst):
-        if str(dst).endswith("2023-05/汇总表.xlsx"):      # the published master is held open
-            raise PermissionError(13, "Permission denied", str(dst))
+        if str(src).endswith("shengsi/2023-05"):      # Windows: a folder holding an open file cannot move
+            raise PermissionError(13, "Permission denied", str(src))
         return real_replace(src, dst)
     monkeypatch.setattr(module.os, "replace", locked)
     with pytest.raises(DeskError, match="正在 Excel/WPS 中打开"):
@@ -243,7 +249,8 @@ def test_cli_json_contract(may):
                 "findings", "master", "files"):
         assert key in data
     assert data["expected"] == len(may.spec.responsible_units)
-    assert data["files"] == [{"path": "a.xlsx", "unit": "县发改局", "verdict": "accepted", "codes": []}]
+    assert data["files"] == [{"path": "a.xlsx", "unit": "县发改局", "verdict": "accepted", "codes": [],
+                              "period": "2023-05"}]
     assert set(data["findings"]) == {"错误", "警告"}
 
 

@@ -1,6 +1,7 @@
 """Hostile and broken returns: each case is refused or contained, with its rule code, and never
 takes the run down."""
 import io
+import json
 import os
 import sqlite3
 import subprocess
@@ -10,10 +11,12 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from workbook_tool import demo
+from workbook_tool.cli import main
 from workbook_tool.checks import Bad, normalize_date, normalize_enum, normalize_number
 from workbook_tool.consolidate import consolidate
 from workbook_tool.desk import DeskError
@@ -209,20 +212,31 @@ def test_two_runs_at_once_get_a_clear_message(may):
             consolidate(may.root, "specs/shengsi", "2023-05")
 
 
-def test_a_crash_in_the_middle_leaves_the_previous_master_and_ledger(may):
+@pytest.mark.parametrize("point", ["staged", "retired", "committed", "swapped"])
+def test_a_kill_at_any_publish_step_leaves_outputs_and_ledger_all_old_or_all_new(may, point):
     may.drop(may.filled("县发改局"), "a.xlsx")
     first = consolidate(may.root, "specs/shengsi", "2023-05")
     before = Path(first["master"]).read_bytes()
     may.drop(may.filled("县经信局"), "b.xlsx")
-    env = {**os.environ, "WORKBOOK_TOOL_FAULT": "before-publish"}
+    env = {**os.environ, "WORKBOOK_TOOL_FAULT": point}
     proc = subprocess.run([sys.executable, "-m", "workbook_tool.cli", "consolidate", "--root", str(may.root),
                            "--spec", "specs/shengsi", "--period", "2023-05"], env=env, capture_output=True,
                           timeout=120)
     assert proc.returncode == 70                          # killed mid-run
-    assert Path(first["master"]).read_bytes() == before
+    # the next command that looks at the period finishes or undoes the interrupted publish
+    status = CliRunner().invoke(main, ["status", "--root", str(may.root), "--spec", "specs/shengsi",
+                                       "--period", "2023-05"])
+    assert status.exit_code == 0, status.output
+    out = may.root / "consolidated/shengsi/2023-05"
+    summary = json.loads((out / "汇总结果.json").read_text(encoding="utf-8"))
     db = sqlite3.connect(may.root / "consolidated/shengsi/ledger.sqlite")
-    assert {u for (u,) in db.execute("SELECT DISTINCT unit FROM accepted")} == {"县发改局"}
+    standing = {u for (u,) in db.execute("SELECT unit FROM standing WHERE period='2023-05'")}
     db.close()
+    new = point in ("committed", "swapped")
+    assert standing == set(summary["accepted"]) == ({"县发改局", "县经信局"} if new else {"县发改局"})
+    assert (Path(first["master"]).read_bytes() == before) is not new
+    leftovers = [p.name for p in out.parent.iterdir() if p.name.startswith(".2023-05")]
+    assert leftovers == [] and not (out / ".run").exists()
     again = consolidate(may.root, "specs/shengsi", "2023-05")      # and the next run simply works
     assert again["accepted"] == ["县发改局", "县经信局"]
 

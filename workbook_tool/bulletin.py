@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .consolidate import units_data_for
+from .standing import units_data_for
 from .desk import Desk, DeskError, Period
 from .ledger import Ledger
 from .master import overview, table_rows

@@ -16,7 +16,8 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 from . import signing
 from .findings import Finding
 from .tables import (FORMULA, TABLES, indicator_rate, investment_rate, light)
-from .template import canon
+from .rows import Row
+from .template import FIRST_DATA_ROW, canon
 
 
 class Bad(Exception):
@@ -38,8 +39,8 @@ class CheckedRow:
     extra: dict = field(default_factory=dict)
     used: bool = True              # False for blank rows left empty
 
-    def ledger_row(self):
-        return (self.table, self.key, self.project, self.kind, self.values)
+    def as_row(self, unit: str, period: str) -> Row:
+        return Row(self.table, self.key, self.project, self.kind, unit, period, dict(self.values))
 
 
 @dataclass
@@ -189,14 +190,17 @@ def check_return(result, spec, period, previous=()) -> Checked:
         records = by_table.get(table_key, [])
         findings.extend(_check_headers(table, grid, unit))
         key_col = len(table.columns)
+        found = _row_positions(grid, key_col)
+        known_keys = {rec["k"] for rec in records}
         for record in records:
             r = int(record["r"])
-            cells = grid[r - 1] if r - 1 < len(grid) else []
-            cells = list(cells) + [None] * (key_col + 1 - len(cells))
-            if canon(cells[key_col]) != record["k"]:
-                findings.append(Finding("S003", unit=unit, sheet=sheet, cell=f"A{r}", row=r,
-                                        detail=f"应为 {record['k']}，实际为 {canon(cells[key_col]) or '空'}"))
-                continue
+            if _key_at(grid, r, key_col) != record["k"]:
+                if record["k"] not in found:
+                    findings.append(_deleted_row(table, record, unit))
+                    continue
+                r = found[record["k"]]      # moved (a row above was deleted): read it where it is
+            cells = list(grid[r - 1]) + [None] * (key_col + 1 - len(grid[r - 1]))
+            record = {**record, "r": r}
             row, raw, row_findings = _check_row(table, record, cells, spec, period, unit, sheet, external)
             findings.extend(row_findings)
             if row is None:
@@ -204,6 +208,10 @@ def check_return(result, spec, period, previous=()) -> Checked:
             findings.extend(_cross_checks(table, row, spec, period, unit, sheet))
             rows.append(row)
             raw_cells[(table_key, row.key)] = raw
+        for key_, r in sorted(found.items(), key=lambda kv: kv[1]):
+            if key_ not in known_keys:
+                findings.append(Finding("S003", unit=unit, sheet=sheet, cell=f"A{r}", row=r,
+                                        detail=f"行标识「{key_}」不是本模板的"))
         # rows typed below the template's last row: inserted or pasted rows
         last = max([int(rec["r"]) for rec in records], default=3)
         for i in range(last, len(grid)):
@@ -218,25 +226,62 @@ def check_return(result, spec, period, previous=()) -> Checked:
     return checked
 
 
-def check_history(checked, records, period, unit, previous):
-    """Checks against the last accepted period: cumulative values, jumps, vanished problems."""
+def _key_at(grid, r, key_col) -> str:
+    if r - 1 >= len(grid):
+        return ""
+    cells = grid[r - 1]
+    return canon(cells[key_col]) if key_col < len(cells) else ""
+
+
+def _row_positions(grid, key_col) -> dict:
+    """{row key: 1-based sheet row} of every keyed data row, wherever it now is."""
+    out = {}
+    for i in range(FIRST_DATA_ROW, len(grid)):
+        key_ = _key_at(grid, i + 1, key_col)
+        if key_ and key_ not in out:
+            out[key_] = i + 1
+    return out
+
+
+def _deleted_row(table, record, unit) -> Finding:
+    """A template row that is gone: an open problem (X007, named by its number) or any other row."""
+    v = record.get("v", {})
+    r = int(record["r"])
+    if table.key == "problems" and record.get("kind") != "blank":
+        return Finding("X007", unit=unit, sheet=table.sheet, row=r, seen=v.get("code") or record["k"],
+                       detail=v.get("description", ""))
+    return Finding("S003", unit=unit, sheet=table.sheet, cell=f"A{r}", row=r,
+                   detail=f"「{v.get('name') or record['k']}」这一行被删除")
+
+
+def check_history(checked, records, period, unit, previous, spec=None):
+    """Checks against the unit's latest accepted state of each row: cumulative values and jumps.
+
+    Only rows of the same plan year compare: year-to-date values start afresh in January.
+    (Vanished open problems are found in :func:`check_return`, against the unit's own template.)
+    """
     prev = {(c.table, c.key): c for c in previous}
     same_year = {k: c for k, c in prev.items() if c.period[:4] == str(period.year)}
     for row in checked.rows:
         old = same_year.get((row.table, row.key))
         if old is not None:
-            checked.findings.extend(_history_row(TABLES[row.table], row, old.values, unit))
-    present = {(rec["t"], rec["k"]) for rec in records}
-    for (table_key, key_), old in prev.items():
-        if table_key == "problems" and old.values.get("state") not in (None, "已销号") \
-                and (table_key, key_) not in present:
-            checked.findings.append(Finding("X007", unit=unit, sheet=TABLES["problems"].sheet,
-                                            seen=str(old.values.get("code") or key_)))
+            checked.findings.extend(_history_row(TABLES[row.table], row, old, period, unit))
     return checked
 
 
-def _history_row(table, row, old, unit):
+def _expected_growth(row, old, period) -> float:
+    """How much a year-to-date value grows from ``old`` to now by the time of year alone (序时)."""
+    now, before = row.values.get("schedule"), old.values.get("schedule")
+    if isinstance(now, (int, float)) and isinstance(before, (int, float)) and before > 0 and now > 0:
+        return max(1.0, now / before)
+    old_month = int(old.period[5:7]) if len(old.period) >= 7 else period.month
+    return max(1.0, period.month / max(1, old_month))
+
+
+def _history_row(table, row, old_row, period, unit):
     v = row.values
+    old = old_row.values
+    growth = 2 * _expected_growth(row, old_row, period)   # a jump: more than twice what time predicts
 
     def at(key, **kw):
         c = table.index(key)
@@ -248,17 +293,17 @@ def _history_row(table, row, old, unit):
         if isinstance(before, (int, float)) and actual is not None:
             if actual < before - 1e-9:
                 yield at("actual", code="X004", seen=f"{actual:g}", expected=f"{before:g}")
-            elif before > 0 and actual > 2 * before:
+            elif before > 0 and actual > growth * before:
                 yield at("actual", code="X005", seen=f"{actual:g}",
-                         detail=f"累计值从上期的 {before:g} 跳到 {actual:g}，超过一倍。")
+                         detail=f"累计值从上期的 {before:g} 跳到 {actual:g}，远超序时进度的增长。")
     elif table.key == "projects":
         invested, before, total = v.get("invested"), old.get("invested"), v.get("total")
         if isinstance(before, (int, float)) and invested is not None:
             if invested < before - 1e-9:
                 yield at("invested", code="X004", seen=f"{invested:g}", expected=f"{before:g}")
-            elif before > 0 and invested > 2 * before and not (total and invested > total):
+            elif before > 0 and invested > growth * before and not (total and invested > total):
                 yield at("invested", code="X005", seen=f"{invested:g}",
-                         detail=f"本年累计完成投资从上期的 {before:g} 万元跳到 {invested:g} 万元，超过一倍。")
+                         detail=f"本年累计完成投资从上期的 {before:g} 万元跳到 {invested:g} 万元，远超序时进度的增长。")
 
 
 def _with_unit(f, unit):
@@ -370,6 +415,11 @@ def _comparable(cell, col):
         except Bad:
             return cell
     return cell
+
+
+def recompute(table, row, spec):
+    """Fill a row's formula values (rate, 序时进度, light) from its inputs and its period's schedule."""
+    _compute(table, row, spec)
 
 
 def _compute(table, row, spec):

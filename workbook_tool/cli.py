@@ -201,8 +201,15 @@ def render_summary(summary, findings):
         lines.append("逾期单位：" + "、".join(summary["late"]))
     if summary["superseded"]:
         lines.append("重复报送未采用的文件：" + "、".join(summary["superseded"]))
-    if summary["skipped"]:
-        lines.append("不属于本期或本县、已跳过的文件：" + "、".join(summary["skipped"]))
+    if summary.get("changed"):
+        lines.append("重报替换了已采用报表并改了数的单位（见校验问题 X010）：" + "、".join(summary["changed"]))
+    other = summary.get("other_periods") or {}
+    if other:
+        lines.append(f"另有 {sum(other.values())} 个其他期次（或其他县）的文件，未计入本期：" +
+                     "、".join(f"{p} {n} 个" for p, n in other.items()))
+        if not summary["returned"]:
+            lines.append(f"inbox 中没有 {summary['period']} 的报表，文件属于：" + "、".join(other) +
+                         "。请检查 --period 是否写对。")
     unidentified = [f for f in summary["files"] if f["unit"] is None and f["verdict"] == "rejected"]
     for f in unidentified:
         reasons = "；".join(x.message for x in findings if x.file == f["path"])

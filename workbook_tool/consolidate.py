@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import itertools
 import json
 import os
@@ -12,13 +13,16 @@ from pathlib import Path
 
 from . import signing
 from .checks import check_history, check_return, identify
-from .desk import Desk, DeskError, Period
+from .desk import Desk, DeskError, Period, check_period
 from .findings import ERROR, WARNING, Finding, count_by_severity
 from .inbox import scan, scan_mailbox
 from .ledger import Ledger
 from .reader import read_return
 from .spec import load_spec
-from .template import rows_from_records, safe_filename, write_template
+from .standing import units_data_for
+from .tables import TABLES
+from .template import canon, rows_from_records, safe_filename, write_template
+from xlsxwriter.utility import xl_rowcol_to_cell
 
 MASTER_NAME = "汇总表.xlsx"
 FEEDBACK_DIR = "退回"
@@ -29,12 +33,13 @@ class FileEntry:
     path: str
     sha256: str
     size: int
-    received: dt.datetime
+    received: dt.datetime | None
     sender: str | None = None
     unit: str | None = None
     period: str | None = None
     nonce: str | None = None
     saved: dt.datetime | None = None
+    origin: str | None = None
     verdict: str = "rejected"
     findings: list = field(default_factory=list)
     checked: object = None
@@ -44,41 +49,24 @@ class FileEntry:
     def codes(self) -> list:
         return sorted({f.code for f in self.findings})
 
+    @property
+    def stale(self) -> bool:
+        return any(f.code == "F007" for f in self.findings)
+
     def as_json(self) -> dict:
-        return {"path": self.path, "unit": self.unit, "verdict": self.verdict, "codes": self.codes}
+        return {"path": self.path, "unit": self.unit, "verdict": self.verdict, "codes": self.codes,
+                "period": self.period}
 
 
-@dataclass
-class UnitData:
-    """What the master shows for one unit."""
+def consolidate(root, spec_option, period_text, progress=None, jobs=1, mailbox=None, now=None) -> dict:
+    """Run the whole stage; return the summary (the --json object).
 
-    unit: str
-    status: str              # 本期 | 沿用上期 | 未报
-    period: str | None
-    rows: list               # [(table, key, project, kind, values)]
-
-
-def units_data_for(spec, ledger, period) -> list:
-    """What the master shows for every unit in ``period``: its accepted rows, or its last ones."""
-    out = []
-    latest = ledger.latest_all(spec.code, str(period), inclusive=True)
-    for unit in spec.responsible_units:
-        got_period, rows = latest.get(unit, (None, []))
-        if got_period == str(period):
-            status = "本期"
-        elif got_period:
-            status = f"沿用{got_period}"
-        else:
-            status = "未报"
-        out.append(UnitData(unit, status, got_period, [(r.table, r.key, r.project, r.kind, r.values) for r in rows]))
-    return out
-
-
-def consolidate(root, spec_option, period_text, progress=None, jobs=1, mailbox=None) -> dict:
-    """Run the whole stage; return the summary (the --json object)."""
+    ``now``: the time this desk sees the inbox (first-seen times of new files); the clock by default.
+    """
     desk = Desk(root)
     spec = load_spec(desk.spec_folder(spec_option))
     period = Period.parse(period_text)
+    check_period(spec, period)
     key = signing.load_key(desk.secret_path, create=False)
     if not key:
         raise DeskError("找不到签名密钥（.workbook-tool-secret 或环境变量 WORKBOOK_TOOL_SECRET）。"
@@ -92,7 +80,15 @@ def consolidate(root, spec_option, period_text, progress=None, jobs=1, mailbox=N
         desk = Desk(root, mailbox=mailbox)
     with _RunLock(desk.consolidated(spec.code) / ".lock"):
         with Ledger(desk.ledger_path(spec.code)) as ledger:
-            return _run(desk, spec, period, key, ledger, out_dir, progress, jobs)
+            recover_outputs(ledger, spec, period, out_dir)
+            if not ledger.issued_units(spec.code, str(period)):
+                raise DeskError(f"{spec.county} {period} 还没有生成过模板，无从汇总。"
+                                f"请先运行 workbook-tool generate --period {period}。")
+            return _run(desk, spec, period, key, ledger, out_dir, progress, jobs, now or _now())
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now().replace(microsecond=0)
 
 
 class _RunLock:
@@ -116,18 +112,41 @@ class _RunLock:
         self.fh.close()
 
 
-def assess(desk, spec, period, key, ledger, progress=None, jobs=1):
-    """Identify and check every inbox file; write nothing. → (entries, winners, accepted, rejected)
+@dataclass
+class Assessment:
+    """What the inbox says for one period, before anything is written."""
+
+    entries: list                     # [FileEntry], every file seen, in path order
+    winners: dict                     # unit → FileEntry: the return that counts for the unit
+    accepted: dict                    # unit → FileEntry
+    rejected: dict                    # unit → FileEntry
+
+    @property
+    def other_periods(self) -> dict:
+        """{period: number of files}: files that belong to other periods (or counties)."""
+        out: dict = {}
+        for e in self.entries:
+            if e.verdict == "skipped":
+                out[e.period or "?"] = out.get(e.period or "?", 0) + 1
+        return dict(sorted(out.items()))
+
+
+def assess(desk, spec, period, key, ledger, progress=None, jobs=1, now=None) -> Assessment:
+    """Identify and check every inbox file; write nothing but the first-seen times of new files.
 
     Reading and checking a return needs nothing but the return: with ``jobs`` > 1 it runs in
-    a pool of processes. What needs the ledger (stale templates, history) runs here after.
+    a pool of processes. What needs the ledger (received times, stale templates, history) runs
+    here after.
     """
+    now = now or _now()
     entries = []
     senders = {}                       # nonce → e-mail senders seen in this run
     candidates = scan(desk.inbox)
     if desk.mailbox is not None:
         candidates = itertools.chain(candidates, scan_mailbox(desk.mailbox))
     for n, e in enumerate(_examine_all(candidates, spec, period, key, jobs), start=1):
+        if e.received is None:         # not by e-mail: the time this desk first saw the file
+            e.received = ledger.first_seen(e.origin or e.sha256, e.path, now)
         if e.verdict == "candidate":
             _check_issue(e, spec, period, ledger, senders)
         entries.append(e)
@@ -135,14 +154,14 @@ def assess(desk, spec, period, key, ledger, progress=None, jobs=1):
             progress(n, None, e.path)
     entries.sort(key=lambda e: e.path)
 
-    # several returns from one unit: the newest wins
+    # several returns from one unit: the one received last wins (never a time the sender wrote)
     by_unit = {}
     for e in entries:
-        if e.verdict == "candidate":
+        if e.verdict == "candidate" or (e.unit and e.stale):
             by_unit.setdefault(e.unit, []).append(e)
     winners = {}
     for unit, group in by_unit.items():
-        group.sort(key=lambda e: (e.saved or e.received, e.received, e.path), reverse=True)
+        group.sort(key=lambda e: (e.received, e.path), reverse=True)
         winners[unit] = group[0]
         for older in group[1:]:
             older.verdict = "superseded"
@@ -150,10 +169,13 @@ def assess(desk, spec, period, key, ledger, progress=None, jobs=1):
             older.findings.append(Finding("F008", unit=unit, file=older.path))
 
     accepted, rejected = {}, {}
-    earlier = ledger.latest_all(spec.code, str(period), inclusive=False)
+    earlier = ledger.states(spec.code, str(period), inclusive=False)
     for unit, e in sorted(winners.items()):
-        previous = earlier.get(unit, (None, []))[1]
-        checked = check_history(e.checked, e.records, period, unit, previous)
+        if e.checked is None:          # a stale template: refused, the unit is told to use the new one
+            rejected[unit] = e
+            continue
+        previous = list(earlier.get(unit, {}).values())
+        checked = check_history(e.checked, e.records, period, unit, previous, spec)
         e.findings.extend(_with_file(f, e.path) for f in checked.findings)
         if checked.has_errors:
             e.verdict = "rejected"
@@ -161,8 +183,30 @@ def assess(desk, spec, period, key, ledger, progress=None, jobs=1):
         else:
             e.verdict = "accepted"
             e.checked.raw = {}            # only feedback needs the raw cells
+            e.findings.extend(_resubmitted(spec, ledger, period, unit, e))
             accepted[unit] = e
-    return entries, winners, accepted, rejected
+    return Assessment(entries, winners, accepted, rejected)
+
+
+def _resubmitted(spec, ledger, period, unit, e):
+    """Warnings naming every cell a resubmission changed against the return it replaces."""
+    before_sha = ledger.previous_version(spec.code, str(period), unit, e.sha256)
+    if before_sha is None:
+        return
+    before = {r.ident: r.values for r in ledger.version_rows(spec.code, before_sha)}
+    for row in e.checked.rows:
+        if not row.used:
+            continue
+        old = before.get((row.table, row.key), {})
+        table = TABLES[row.table]
+        for c, col in enumerate(table.columns):
+            if not col.is_input:
+                continue
+            new_v, old_v = row.values.get(col.key), old.get(col.key)
+            if canon(new_v) != canon(old_v):
+                yield Finding("X010", unit=unit, file=e.path, sheet=table.sheet,
+                              cell=xl_rowcol_to_cell(row.excel_row - 1, c), column=col.header, row=row.excel_row,
+                              seen=canon(new_v) or "空", expected=canon(old_v) or "空")
 
 
 _WORKER = {}
@@ -192,42 +236,58 @@ def _examine_all(candidates, spec, period, key, jobs):
         yield from pool.map(_examine_in_worker, candidates, chunksize=8)
 
 
-def _run(desk, spec, period, key, ledger, out_dir, progress, jobs=1):
-    entries, winners, accepted, rejected = assess(desk, spec, period, key, ledger, progress, jobs)
-
+def _run(desk, spec, period, key, ledger, out_dir, progress, jobs, now):
+    a = assess(desk, spec, period, key, ledger, progress, jobs, now)
     deadline = period.deadline(spec.deadline_day)
-    late = sorted((u for u, e in winners.items() if e.received.date() > deadline), key=_unit_order(spec))
-    # one transaction per run: if the outputs cannot be published, the ledger stays as it was
+    late = sorted((u for u, e in a.winners.items() if e.received.date() > deadline), key=_unit_order(spec))
+    staging = out_dir.with_name(f".{out_dir.name}.staging")
+    token = hashlib.sha256(f"{period}|{now.isoformat()}|{os.getpid()}".encode()).hexdigest()[:16]
+    # one transaction per run: outputs are staged, the ledger commits, then the outputs swap in
     with ledger.transaction():
-        for unit, e in accepted.items():
-            ledger.replace_accepted(spec.code, str(period), unit, e.sha256, e.received.isoformat(),
-                                    [r.ledger_row() for r in e.checked.rows if r.used])
+        for unit, e in a.accepted.items():
+            ledger.record_version(spec.code, str(period), unit, e.sha256, e.received, e.path,
+                                  [r.as_row(unit, str(period)) for r in e.checked.rows if r.used])
+        ledger.set_standing(spec.code, str(period), {u: e.sha256 for u, e in a.accepted.items()})
         ledger.record_files(spec.code, str(period), [
             dict(path=e.path, sha256=e.sha256, size=e.size, received=e.received.isoformat(), unit=e.unit,
                  period=e.period, nonce=e.nonce, sender=e.sender, verdict=e.verdict, codes=e.codes)
-            for e in entries])
-        summary, findings = _write_outputs(spec, period, key, ledger, out_dir, entries, winners, accepted,
-                                           rejected, late)
-        ledger.record_run(spec.code, str(period), dt.datetime.now().isoformat(timespec="seconds"), summary)
+            for e in a.entries])
+        summary, findings = _stage_outputs(desk, spec, period, key, ledger, out_dir, staging, a, late)
+        (staging / TOKEN_NAME).write_text(token, encoding="utf-8")
+        _fault_point("staged")
+        ledger.set_published(spec.code, str(period), token)
+        ledger.record_run(spec.code, str(period), now.isoformat(), summary)
+        _retire(out_dir)                 # a master held open in Excel stops the run here: all stays as it was
+        _fault_point("retired")
+    _fault_point("committed")
+    _swap_in(staging, out_dir)
     summary["_findings"] = findings
     return summary
 
 
-def _write_outputs(spec, period, key, ledger, out_dir, entries, winners, accepted, rejected, late):
-    """Master, feedback and summary, staged then published; → (summary, findings)."""
+TOKEN_NAME = ".run"
+
+
+def _stage_outputs(desk, spec, period, key, ledger, out_dir, staging, a, late):
+    """Master, feedback and summary, written into ``staging``; → (summary, findings)."""
     deadline = period.deadline(spec.deadline_day)
     units_data = units_data_for(spec, ledger, period)
 
-    findings = [f for e in entries for f in e.findings]
+    other = a.other_periods
+    findings = [f for e in a.entries for f in e.findings if f.code != "F006"]
+    if other:
+        findings.append(Finding("F006", file=f"（{sum(other.values())} 个文件）",
+                                detail="、".join(f"{p}：{n} 个" for p, n in other.items()),
+                                expected=f"{spec.county} {period}"))
     from .master import write_master
-    staging = out_dir.with_name(f".{out_dir.name}.staging")
     if staging.exists():
         shutil.rmtree(staging)
     (staging / FEEDBACK_DIR).mkdir(parents=True)
-    submissions = _submissions(spec, entries, winners, deadline)
+    submissions = _submissions(spec, a.entries, a.winners, deadline)
     write_master(spec, period, units_data, submissions, findings, staging / MASTER_NAME)
-    for unit, e in sorted(rejected.items()):
-        _write_feedback(spec, period, key, e, staging / FEEDBACK_DIR / f"{safe_filename(unit)}.xlsx")
+    templates = desk.templates(spec.code, period)
+    for unit, e in sorted(a.rejected.items()):
+        _write_feedback(spec, period, key, e, staging / FEEDBACK_DIR / f"{safe_filename(unit)}.xlsx", templates)
 
     order = _unit_order(spec)
     summary = {
@@ -235,23 +295,73 @@ def _write_outputs(spec, period, key, ledger, out_dir, entries, winners, accepte
         "code": spec.code,
         "period": str(period),
         "expected": len(spec.responsible_units),
-        "returned": len(winners),
-        "accepted": sorted(accepted, key=order),
-        "rejected": sorted(rejected, key=order),
-        "missing": [u for u in spec.responsible_units if u not in winners],
+        "returned": len(a.winners),
+        "accepted": sorted(a.accepted, key=order),
+        "rejected": sorted(a.rejected, key=order),
+        "missing": [u for u in spec.responsible_units if u not in a.winners],
         "late": late,
-        "superseded": sorted(e.path for e in entries if e.verdict == "superseded"),
-        "skipped": sorted(e.path for e in entries if e.verdict == "skipped"),
+        "superseded": sorted(e.path for e in a.entries if e.verdict == "superseded"),
+        "skipped": sorted(e.path for e in a.entries if e.verdict == "skipped"),
+        "other_periods": other,
+        "changed": sorted({f.unit for f in findings if f.code == "X010"}, key=order),
         "findings": count_by_severity(f for f in findings if f.code != "F006"),
         "master": str(out_dir / MASTER_NAME),
-        "feedback": [str(out_dir / FEEDBACK_DIR / f"{safe_filename(u)}.xlsx") for u in sorted(rejected, key=order)],
-        "files": [e.as_json() for e in entries],
+        "feedback": [str(out_dir / FEEDBACK_DIR / f"{safe_filename(u)}.xlsx") for u in sorted(a.rejected, key=order)],
+        "files": [e.as_json() for e in a.entries],
     }
-    (staging / "汇总结果.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2, sort_keys=True),
-                                         encoding="utf-8")
-    _fault_point("before-publish")
-    _publish(staging, out_dir)
+    (staging / SUMMARY_NAME).write_text(json.dumps(summary, ensure_ascii=False, indent=2, sort_keys=True),
+                                        encoding="utf-8")
     return summary, findings
+
+
+SUMMARY_NAME = "汇总结果.json"
+
+
+def _old(out_dir: Path) -> Path:
+    return out_dir.with_name(f".{out_dir.name}.old")
+
+
+def _retire(out_dir: Path):
+    """Move the previous outputs aside (one rename); a file held open in Excel/WPS refuses it."""
+    old = _old(out_dir)
+    if old.exists():
+        shutil.rmtree(old)
+    if not out_dir.exists():
+        return
+    try:
+        os.replace(out_dir, old)
+    except PermissionError as exc:
+        raise DeskError(f"无法替换 {out_dir} 中的文件（{exc.filename or out_dir}）：文件可能正在 Excel/WPS 中打开。"
+                        "请关闭汇总表和退回意见表后重新运行汇总；上一次的汇总结果和台账保持不变。") from None
+
+
+def _swap_in(staging: Path, out_dir: Path):
+    os.replace(staging, out_dir)
+    _fault_point("swapped")
+    (out_dir / TOKEN_NAME).unlink()
+    shutil.rmtree(_old(out_dir), ignore_errors=True)
+
+
+def recover_outputs(ledger, spec, period, out_dir: Path):
+    """Finish or undo a publish that a crash interrupted, so outputs always match the ledger."""
+    staging = out_dir.with_name(f".{out_dir.name}.staging")
+    old = _old(out_dir)
+    token_file = staging / TOKEN_NAME
+    committed = ledger.published(spec.code, str(period))
+    if token_file.is_file() and committed and token_file.read_text(encoding="utf-8") == committed:
+        if out_dir.exists() and not old.exists():
+            os.replace(out_dir, old)
+        _swap_in(staging, out_dir)
+        return
+    if staging.exists():
+        shutil.rmtree(staging)
+    if old.exists():
+        if not out_dir.exists():
+            os.replace(old, out_dir)
+        else:
+            shutil.rmtree(old)
+    if (out_dir / TOKEN_NAME).exists():
+        (out_dir / TOKEN_NAME).unlink()
 
 
 def _fault_point(name):
@@ -272,7 +382,7 @@ def _unit_order(spec):
 def _examine(cand, spec, period, key) -> FileEntry:
     """Read, identify and check one candidate (no ledger needed: safe in a worker process)."""
     e = FileEntry(path=cand.path, sha256=cand.sha256, size=len(cand.data), received=cand.received,
-                  sender=cand.sender)
+                  sender=cand.sender, origin=cand.origin)
     if cand.problem:
         e.findings.append(Finding("F001", file=cand.path, detail=cand.problem))
         return e
@@ -341,7 +451,13 @@ def _submissions(spec, entries, winners, deadline):
     return out
 
 
-def _write_feedback(spec, period, key, e, path):
+def _write_feedback(spec, period, key, e, path, templates: Path):
+    if e.checked is None:
+        # a stale template: the feedback is the unit's current template, to fill in afresh
+        current = templates / f"{safe_filename(e.unit)}.xlsx"
+        if current.is_file():
+            path.write_bytes(current.read_bytes())
+        return
     checked = e.checked
     inputs = {}
     for (table, row_key), raw in checked.raw.items():
@@ -360,29 +476,3 @@ def _write_feedback(spec, period, key, e, path):
             key_ = (f.sheet, f.cell)
             notes[key_] = (notes[key_] + "\n" if key_ in notes else "") + f"[{f.severity}] {f.message}"
     write_template(spec, e.unit, period, rows, key, path, notes=notes, feedback=feedback)
-
-
-def _publish(staging: Path, out_dir: Path):
-    """Move the staged outputs into place; a master held open elsewhere gets a clear message."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        for item in sorted(staging.iterdir()):
-            target = out_dir / item.name
-            if item.is_dir():
-                if target.exists():
-                    old = out_dir / f".{item.name}.old"
-                    if old.exists():
-                        shutil.rmtree(old)
-                    os.replace(target, old)
-                    os.replace(item, target)
-                    shutil.rmtree(old)
-                else:
-                    os.replace(item, target)
-            else:
-                os.replace(item, target)
-    except PermissionError as exc:
-        raise DeskError(f"无法写入 {exc.filename}：文件可能正在 Excel/WPS 中打开，或文件夹没有写权限。"
-                        "请关闭该文件后重新运行汇总；上一次的汇总结果保持不变。") from None
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)

@@ -182,8 +182,19 @@ def set_saved(path: Path, when: dt.datetime):
 
 
 def set_received(path: Path, when: dt.datetime):
-    ts = when.timestamp()
-    os.utime(path, (ts, ts))
+    """Make the desk remember ``path`` as first seen at ``when`` (as if it had come in then).
+
+    A file's received time is the desk's first sight of it, kept in the ledger; a simulated
+    unit that answers late is simply seen late.
+    """
+    import hashlib
+    from .ledger import Ledger
+    path = Path(path)
+    inbox = next(p for p in path.parents if p.name == "inbox")
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    for ledger_path in sorted((inbox.parent / "consolidated").glob("*/ledger.sqlite")):
+        with Ledger(ledger_path) as ledger:
+            ledger.note_seen(sha, path.relative_to(inbox).as_posix(), when)
 
 
 # -- the whole monthly cycle, twice ---------------------------------------------------------

@@ -46,6 +46,13 @@ class Period:
         return Period(self.year - (self.month == 1), (self.month - 2) % 12 + 1)
 
 
+def check_period(spec, period: Period):
+    """Refuse a period outside the plan years (exit 1, a message saying which years are valid)."""
+    y0, y1 = spec.plan_years
+    if not y0 <= period.year <= y1:
+        raise DeskError(f"期次 {period} 不在{spec.county}的规划年度 {y0}—{y1} 内。请检查 --period。")
+
+
 class Desk:
     """The folders under ``--root``: specs/, templates/, inbox/, consolidated/, outbox/."""
 

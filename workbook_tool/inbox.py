@@ -26,9 +26,10 @@ MAX_MEMBERS = 500
 class Candidate:
     path: str                 # relative to the inbox; "outer!member" for archive members
     data: bytes
-    received: dt.datetime     # file time, or the e-mail's Date
+    received: dt.datetime | None  # the e-mail's Date; None: the desk's first sight of ``origin``
     sender: str | None = None
     problem: str | None = None  # set when the container itself could not be opened
+    origin: str | None = None   # sha256 of the file as it lies in the inbox (the zip, not its member)
 
     @property
     def sha256(self) -> str:
@@ -49,11 +50,14 @@ def scan(inbox: Path):
             rel = full.relative_to(inbox).as_posix()
             try:
                 data = full.read_bytes()
-                mtime = dt.datetime.fromtimestamp(full.stat().st_mtime).replace(microsecond=0)
             except OSError as exc:
-                yield Candidate(rel, b"", dt.datetime(1970, 1, 1), problem=f"无法读取：{exc}")
+                yield Candidate(rel, b"", None, problem=f"无法读取：{exc}")
                 continue
-            yield from expand(rel, data, mtime)
+            # never a modification time: copying or touching a file must not change when it came in
+            origin = hashlib.sha256(data).hexdigest()
+            for cand in expand(rel, data, None):
+                cand.origin = origin
+                yield cand
 
 
 def expand(path: str, data: bytes, received: dt.datetime, sender=None, depth=0) -> list:
@@ -159,9 +163,11 @@ def scan_mailbox(path: Path):
             try:
                 data = box.get_bytes(key)
             except (OSError, KeyError) as exc:
-                yield Candidate(f"{label}!{key}", b"", dt.datetime(1970, 1, 1), problem=f"邮件无法读取：{exc}")
+                yield Candidate(f"{label}!{key}", b"", None, problem=f"邮件无法读取：{exc}")
                 continue
-            when = dt.datetime(1970, 1, 1)
-            yield from _from_mail(f"{label}!{key}", data, when, 0)
+            origin = hashlib.sha256(data).hexdigest()
+            for cand in _from_mail(f"{label}!{key}", data, None, 0):
+                cand.origin = origin
+                yield cand
     finally:
         box.close()

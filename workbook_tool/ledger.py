@@ -1,4 +1,10 @@
-"""The ledger: every file seen, every template issued, every accepted value (SQLite, WAL)."""
+"""The ledger: the one truth of a desk (SQLite, WAL).
+
+It records every file seen (and when it was first seen), every template issued, every
+return ever accepted with its rows, and which return stands for each (unit, period) after the
+latest run. A run recomputes what stands for its period from the files it sees; the master,
+status, carry-forward, reminders and the bulletin all read what stands from here.
+"""
 from __future__ import annotations
 
 import contextlib
@@ -6,8 +12,9 @@ import datetime as dt
 import json
 import sqlite3
 from pathlib import Path
+from typing import Iterable, Iterator
 
-from .template import CarryRow
+from .rows import Row
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS issued (
@@ -25,19 +32,38 @@ CREATE TABLE IF NOT EXISTS files (
     sender TEXT, verdict TEXT NOT NULL, codes TEXT NOT NULL,
     PRIMARY KEY (county, period, path, sha256)
 );
-CREATE TABLE IF NOT EXISTS accepted (
-    county TEXT NOT NULL, period TEXT NOT NULL, unit TEXT NOT NULL, tab TEXT NOT NULL,
-    key TEXT NOT NULL, project INTEGER NOT NULL, kind TEXT NOT NULL, ord INTEGER NOT NULL,
-    vals TEXT NOT NULL, sha256 TEXT NOT NULL, received TEXT NOT NULL,
-    PRIMARY KEY (county, period, unit, tab, key)
+CREATE TABLE IF NOT EXISTS seen (
+    sha256 TEXT PRIMARY KEY, first_seen TEXT NOT NULL, path TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS versions (
+    county TEXT NOT NULL, period TEXT NOT NULL, unit TEXT NOT NULL, sha256 TEXT NOT NULL,
+    received TEXT NOT NULL, path TEXT NOT NULL,
+    PRIMARY KEY (county, period, unit, sha256)
+);
+CREATE TABLE IF NOT EXISTS version_rows (
+    county TEXT NOT NULL, sha256 TEXT NOT NULL, tab TEXT NOT NULL, key TEXT NOT NULL,
+    project INTEGER NOT NULL, kind TEXT NOT NULL, ord INTEGER NOT NULL, vals TEXT NOT NULL,
+    PRIMARY KEY (county, sha256, tab, key)
+);
+CREATE TABLE IF NOT EXISTS standing (
+    county TEXT NOT NULL, period TEXT NOT NULL, unit TEXT NOT NULL, sha256 TEXT NOT NULL,
+    PRIMARY KEY (county, period, unit)
 );
 CREATE TABLE IF NOT EXISTS sent (
     county TEXT NOT NULL, period TEXT NOT NULL, file TEXT NOT NULL, sha256 TEXT NOT NULL,
     recipient TEXT NOT NULL, sent_at TEXT NOT NULL,
     PRIMARY KEY (county, period, file, sha256)
 );
-CREATE INDEX IF NOT EXISTS accepted_unit ON accepted (county, unit, period);
+CREATE TABLE IF NOT EXISTS published (
+    county TEXT NOT NULL, period TEXT NOT NULL, token TEXT NOT NULL,
+    PRIMARY KEY (county, period)
+);
+CREATE INDEX IF NOT EXISTS standing_unit ON standing (county, unit, period);
 """
+
+
+def _stamp(when: dt.datetime) -> str:
+    return when.replace(microsecond=0).isoformat()
 
 
 class Ledger:
@@ -48,6 +74,7 @@ class Ledger:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        self._migrate()
 
     def close(self):
         self.db.close()
@@ -59,7 +86,7 @@ class Ledger:
         self.close()
 
     @contextlib.contextmanager
-    def transaction(self):
+    def transaction(self) -> Iterator["Ledger"]:
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield self
@@ -68,7 +95,33 @@ class Ledger:
             raise
         self.db.execute("COMMIT")
 
-    # -- templates issued ---------------------------------------------------------
+    def _migrate(self):
+        """Ledgers written before `standing` existed kept one accepted set per (unit, period)."""
+        old = self.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='accepted'").fetchone()
+        if not old:
+            return
+        with self.transaction():
+            self.db.execute(
+                "INSERT OR IGNORE INTO versions SELECT DISTINCT county, period, unit, sha256, received, '' "
+                "FROM accepted")
+            self.db.execute("INSERT OR IGNORE INTO standing SELECT DISTINCT county, period, unit, sha256 "
+                            "FROM accepted")
+            self.db.execute("INSERT OR IGNORE INTO version_rows SELECT county, sha256, tab, key, project, kind, "
+                            "ord, vals FROM accepted")
+            self.db.execute("DROP TABLE accepted")
+
+    # -- files seen -------------------------------------------------------------------
+    def first_seen(self, sha256: str, path: str, now: dt.datetime) -> dt.datetime:
+        """When this desk first saw a file with these bytes (recorded now if never before)."""
+        self.db.execute("INSERT OR IGNORE INTO seen VALUES (?, ?, ?)", (sha256, _stamp(now), path))
+        row = self.db.execute("SELECT first_seen FROM seen WHERE sha256=?", (sha256,)).fetchone()
+        return dt.datetime.fromisoformat(row[0])
+
+    def note_seen(self, sha256: str, path: str, when: dt.datetime):
+        """Record that the desk first saw these bytes at ``when`` (kept if already known)."""
+        self.db.execute("INSERT OR IGNORE INTO seen VALUES (?, ?, ?)", (sha256, _stamp(when), path))
+
+    # -- templates issued ---------------------------------------------------------------
     def record_issued(self, county, period, unit, nonce, file):
         row = self.db.execute("SELECT seq FROM issued WHERE county=? AND period=? AND unit=? AND nonce=?",
                               (county, period, unit, nonce)).fetchone()
@@ -85,6 +138,15 @@ class Ledger:
             "SELECT nonce FROM issued WHERE county=? AND period=? AND unit=? ORDER BY seq",
             (county, period, unit))]
 
+    def issued_units(self, county, period) -> dict:
+        """{unit: file name of its newest template} for ``period``."""
+        out = {}
+        for unit, file in self.db.execute(
+                "SELECT unit, file FROM issued WHERE county=? AND period=? ORDER BY seq", (county, period)):
+            out[unit] = file
+        return out
+
+    # -- one run ------------------------------------------------------------------------------
     def record_files(self, county, period, entries):
         self.db.execute("DELETE FROM files WHERE county=? AND period=?", (county, period))
         self.db.executemany(
@@ -93,50 +155,91 @@ class Ledger:
               e.get("period"), e.get("nonce"), e.get("sender"), e["verdict"],
               ",".join(e.get("codes", ()))) for e in entries])
 
-    def replace_accepted(self, county, period, unit, sha256, received, rows):
-        """Store one accepted return's rows: [(table, key, project, kind, values dict)]."""
-        self.db.execute("DELETE FROM accepted WHERE county=? AND period=? AND unit=?", (county, period, unit))
+    def record_version(self, county, period, unit, sha256, received: dt.datetime, path, rows: Iterable[Row]):
+        """Keep an accepted return's rows for good (history is never rewritten)."""
+        self.db.execute("INSERT OR IGNORE INTO versions VALUES (?, ?, ?, ?, ?, ?)",
+                        (county, period, unit, sha256, _stamp(received), path))
         self.db.executemany(
-            "INSERT INTO accepted VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(county, period, unit, t, k, p, kind, i, json.dumps(v, ensure_ascii=False, sort_keys=True),
-              sha256, received) for i, (t, k, p, kind, v) in enumerate(rows)])
+            "INSERT OR IGNORE INTO version_rows VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(county, sha256, r.table, r.key, r.project, r.kind, i,
+              json.dumps(dict(r.values), ensure_ascii=False, sort_keys=True)) for i, r in enumerate(rows)])
+
+    def set_standing(self, county, period, standing: dict):
+        """What stands for ``period`` after this run: {unit: sha256}; everything else is dropped."""
+        self.db.execute("DELETE FROM standing WHERE county=? AND period=?", (county, period))
+        self.db.executemany("INSERT INTO standing VALUES (?, ?, ?, ?)",
+                            [(county, period, u, sha) for u, sha in sorted(standing.items())])
+
+    def set_published(self, county, period, token: str):
+        """The run whose staged outputs belong with this ledger state (see consolidate.recover_outputs)."""
+        self.db.execute("INSERT OR REPLACE INTO published VALUES (?, ?, ?)", (county, period, token))
+
+    def published(self, county, period) -> str | None:
+        row = self.db.execute("SELECT token FROM published WHERE county=? AND period=?", (county, period)).fetchone()
+        return row[0] if row else None
 
     def record_run(self, county, period, finished, summary):
         self.db.execute("INSERT INTO runs (county, period, finished, summary) VALUES (?, ?, ?, ?)",
                         (county, period, finished, json.dumps(summary, ensure_ascii=False, sort_keys=True)))
 
-    def latest_accepted(self, county, unit, upto: str, inclusive=True):
-        """(period, [CarryRow]) of the unit's newest accepted return up to ``upto``."""
-        op = "<=" if inclusive else "<"
-        row = self.db.execute(
-            f"SELECT MAX(period) FROM accepted WHERE county=? AND unit=? AND period {op} ?",
-            (county, unit, upto)).fetchone()
-        if not row or row[0] is None:
-            return None, []
-        period = row[0]
-        rows = [CarryRow(t, k, p, kind, period, json.loads(v)) for t, k, p, kind, v in self.db.execute(
-            "SELECT tab, key, project, kind, vals FROM accepted WHERE county=? AND unit=? AND period=? "
-            "ORDER BY ord", (county, unit, period))]
-        return period, rows
+    # -- what stands ----------------------------------------------------------------------------
+    def standing(self, county, period) -> dict:
+        """{unit: sha256} of the returns that stand for ``period``."""
+        return dict(self.db.execute("SELECT unit, sha256 FROM standing WHERE county=? AND period=?",
+                                    (county, period)))
 
-    def latest_all(self, county, upto: str, inclusive=True) -> dict:
-        """{unit: (period, [CarryRow])}: every unit's newest accepted return up to ``upto``, in one query."""
+    def version_rows(self, county, sha256, unit="", period="") -> list:
+        return [Row(t, k, p, kind, unit, period, json.loads(v)) for t, k, p, kind, v in self.db.execute(
+            "SELECT tab, key, project, kind, vals FROM version_rows WHERE county=? AND sha256=? ORDER BY ord",
+            (county, sha256))]
+
+    def previous_version(self, county, period, unit, sha256) -> str | None:
+        """The newest other return of (unit, period) accepted before this one, if any."""
+        row = self.db.execute(
+            "SELECT sha256 FROM versions WHERE county=? AND period=? AND unit=? AND sha256<>? "
+            "AND received <= (SELECT COALESCE(MAX(received), '9999') FROM versions "
+            "                 WHERE county=? AND period=? AND unit=? AND sha256=?) "
+            "ORDER BY received DESC, sha256 DESC LIMIT 1",
+            (county, period, unit, sha256, county, period, unit, sha256)).fetchone()
+        return row[0] if row else None
+
+    def states(self, county, upto: str, inclusive=True, unit: str | None = None) -> dict:
+        """{unit: {(table, key): Row}}: each row's latest standing state at or before ``upto``.
+
+        A row a unit reported in June and not in July (because July's template lacked it) keeps
+        its June state: carry-forward goes by period order and no open problem can vanish.
+        """
         op = "<=" if inclusive else "<"
-        out = {}
-        cur = self.db.execute(
-            f"SELECT a.unit, a.period, a.tab, a.key, a.project, a.kind, a.vals FROM accepted a "
-            f"JOIN (SELECT unit, MAX(period) AS p FROM accepted WHERE county=? AND period {op} ? GROUP BY unit) m "
-            f"ON a.unit = m.unit AND a.period = m.p WHERE a.county=? ORDER BY a.unit, a.ord",
-            (county, upto, county))
-        for unit, period, t, k, p, kind, v in cur:
-            entry = out.setdefault(unit, (period, []))
-            entry[1].append(CarryRow(t, k, p, kind, period, json.loads(v)))
+        sql = (f"SELECT s.unit, s.period, r.tab, r.key, r.project, r.kind, r.vals FROM standing s "
+               f"JOIN version_rows r ON r.county = s.county AND r.sha256 = s.sha256 "
+               f"WHERE s.county=? AND s.period {op} ?")
+        args: list = [county, upto]
+        if unit is not None:
+            sql += " AND s.unit=?"
+            args.append(unit)
+        sql += " ORDER BY s.unit, s.period, r.ord"
+        out: dict = {}
+        for u, period, t, k, p, kind, v in self.db.execute(sql, args):
+            out.setdefault(u, {})[(t, k)] = Row(t, k, p, kind, u, period, json.loads(v))
         return out
 
     def carry(self, county, unit, period: str) -> list:
-        """Rows to pre-fill ``period``'s template: the newest accepted before it."""
-        return self.latest_accepted(county, unit, period, inclusive=False)[1]
+        """Rows to pre-fill ``period``'s template: each row's latest state before it."""
+        return list(self.states(county, period, inclusive=False, unit=unit).get(unit, {}).values())
 
+    def latest_period(self, county, unit, upto: str) -> str | None:
+        row = self.db.execute("SELECT MAX(period) FROM standing WHERE county=? AND unit=? AND period<=?",
+                              (county, unit, upto)).fetchone()
+        return row[0] if row else None
+
+    def history(self, county, unit, tab, key) -> list:
+        """[(period, values)] of one row over time as it stands, oldest first."""
+        return [(p, json.loads(v)) for p, v in self.db.execute(
+            "SELECT s.period, r.vals FROM standing s JOIN version_rows r ON r.county = s.county "
+            "AND r.sha256 = s.sha256 WHERE s.county=? AND s.unit=? AND r.tab=? AND r.key=? ORDER BY s.period",
+            (county, unit, tab, key))]
+
+    # -- mail ------------------------------------------------------------------------------------
     def was_sent(self, county, period, file, sha256) -> bool:
         return self.db.execute("SELECT 1 FROM sent WHERE county=? AND period=? AND file=? AND sha256=?",
                                (county, period, file, sha256)).fetchone() is not None
@@ -150,9 +253,3 @@ class Ledger:
         return {r[0] for r in self.db.execute(
             "SELECT DISTINCT sender FROM files WHERE county=? AND nonce=? AND sender IS NOT NULL",
             (county, nonce))}
-
-    def history(self, county, unit, tab, key) -> list:
-        """[(period, values)] of one row over time, oldest first."""
-        return [(p, json.loads(v)) for p, v in self.db.execute(
-            "SELECT period, vals FROM accepted WHERE county=? AND unit=? AND tab=? AND key=? ORDER BY period",
-            (county, unit, tab, key))]

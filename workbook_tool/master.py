@@ -21,10 +21,10 @@ def table_rows(spec, units_data) -> dict:
     """{table: [row dict]} of every unit's rows, with unit, status and project number."""
     out = {t: [] for t in spec.tables}
     for ud in units_data:
-        for table, key, project, kind, values in ud.rows:
-            if table in out:
-                out[table].append({"_unit": ud.unit, "_status": ud.status, "_project": project,
-                                   "_key": key, "_kind": kind, **values})
+        for row, status in ud.rows:
+            if row.table in out:
+                out[row.table].append({"_unit": ud.unit, "_status": status, "_project": row.project,
+                                       "_key": row.key, "_kind": row.kind, **row.values})
     return out
 
 

@@ -44,18 +44,6 @@ class Row:
         return col.mode == LOCKED or (col.mode == NEW and self.kind != "blank")
 
 
-@dataclass(frozen=True)
-class CarryRow:
-    """A value set accepted in an earlier period, as the ledger returns it."""
-
-    table: str
-    key: str
-    project: int
-    kind: str
-    period: str
-    values: dict
-
-
 # -- canonical cell values -------------------------------------------------------------
 
 def canon(value) -> str:
@@ -115,8 +103,18 @@ def unit_index(spec, unit: str) -> int:
     return spec.unit_numbers[unit]
 
 
-def unit_rows(spec, unit: str, period: Period, carry=()) -> dict:
-    """{table key: [Row]} for ``unit`` in ``period``, carried values pre-filled."""
+def unit_rows(spec, unit: str, period: Period, carry=(), keep_closed_from: str | None = None) -> dict:
+    """{table key: [Row]} for ``unit`` in ``period``, carried values pre-filled.
+
+    ``carry``: the unit's latest accepted state of each row (ledger rows). Problems closed in
+    an earlier period leave the list; ``keep_closed_from`` (a period) keeps those closed from
+    that period on (the master shows what was closed this month).
+    """
+
+    def is_gone(old) -> bool:
+        return old is not None and old.values.get("state") == "已销号" and \
+            (keep_closed_from is None or old.period < keep_closed_from)
+
     carried = {(c.table, c.key): c for c in carry}
     rows = {t.key: [] for t in tables_of(spec)}
     month = period.month
@@ -186,21 +184,22 @@ def unit_rows(spec, unit: str, period: Period, carry=()) -> dict:
                     "measures": problem.measures, "due": problem.due,
                 })
                 prefill(row)
-                if row.values.get("state") != "已销号":   # closed in an earlier period
+                if not is_gone(carried.get(("problems", problem.id))):   # closed in an earlier period
                     rows["problems"].append(row)
             _added_rows(rows["problems"], carry, "problems", project, unit, period, spec.blank_problems,
-                        {"project": pname, "units": unit}, prefill,
+                        {"project": pname, "units": unit}, prefill, is_gone=is_gone,
                         code=lambda n: f"{project.no:02d}-{period.year % 100:02d}{period.month:02d}"
                                        f"-{unit_index(spec, unit):03d}-{n}")
     return rows
 
 
-def _added_rows(out, carry, table, project, unit, period, blanks, fixed, prefill, code=None):
+def _added_rows(out, carry, table, project, unit, period, blanks, fixed, prefill, code=None,
+                is_gone=lambda old: False):
     """Rows a unit added in earlier periods (carried) and fresh blank rows."""
     for old in carry:
         if old.table != table or old.kind not in ("blank", "carried") or old.project != project.no:
             continue
-        if table == "problems" and old.values.get("state") == "已销号":
+        if table == "problems" and is_gone(old):
             continue                     # closed problems leave the list
         row = Row(table, old.key, project.no, "carried", dict(fixed))
         prefill(row)

@@ -5,11 +5,11 @@ import shutil
 from pathlib import Path
 
 from . import signing
-from .desk import Desk, DeskError, Period
+from .desk import Desk, DeskError, Period, check_period
 from .ledger import Ledger
 from .spec import load_spec
 from .tables import TABLES
-from .template import generate
+from .template import generate, unit_rows, write_distribution
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "specs"
 WORKING_READMES = {
@@ -58,7 +58,7 @@ def generate_templates(root, spec_option, period_text, units=None):
     desk = Desk(root)
     spec = load_spec(desk.spec_folder(spec_option))
     period = Period.parse(period_text)
-    _check_period(spec, period)
+    check_period(spec, period)
     if units:
         unknown = []
         resolved = []
@@ -74,54 +74,69 @@ def generate_templates(root, spec_option, period_text, units=None):
     key = signing.load_key(desk.secret_path)
     out_dir = desk.templates(spec.code, period)
     with Ledger(desk.ledger_path(spec.code)) as ledger:
-        results = generate(spec, period, out_dir, key, units=units,
-                           carry_for=lambda unit: ledger.carry(spec.code, unit, str(period)))
+        carry_for = lambda unit: ledger.carry(spec.code, unit, str(period))  # noqa: E731
+        results = generate(spec, period, out_dir, key, units=units, carry_for=carry_for)
         with ledger.transaction():
             for unit, path, meta, _rows in results:
                 ledger.record_issued(spec.code, str(period), unit, meta["nonce"], path.name)
+        if units:
+            # the list keeps every unit issued a template this period, not just those regenerated now
+            issued = ledger.issued_units(spec.code, str(period))
+            fresh = {r[0] for r in results}
+            listed = list(results) + [
+                (u, out_dir / issued[u], None, unit_rows(spec, u, period, carry_for(u)))
+                for u in spec.responsible_units if u in issued and u not in fresh]
+            order = {u: i for i, u in enumerate(spec.responsible_units)}
+            listed.sort(key=lambda r: order.get(r[0], len(order)))
+            write_distribution(spec, period, listed, out_dir / "分发清单.xlsx")
     return spec, period, out_dir, results
 
 
-def _check_period(spec, period):
-    y0, y1 = spec.plan_years
-    if not y0 <= period.year <= y1:
-        raise DeskError(f"期次 {period} 不在规划年度 {y0}—{y1} 内。")
+def status_report(root, spec_option, period_text, now=None) -> list:
+    """Lines saying who has returned, who has not, and why a return cannot be used.
 
-
-def status_report(root, spec_option, period_text) -> list:
-    """Lines saying who has returned, who has not, and open findings; writes nothing."""
-    from .consolidate import assess
+    Writes nothing but the first-seen times of files new to the desk (their received time).
+    """
+    from .consolidate import _RunLock, assess, recover_outputs
     from .findings import ERROR
     desk = Desk(root)
     spec = load_spec(desk.spec_folder(spec_option))
     period = Period.parse(period_text)
+    check_period(spec, period)
     key = signing.load_key(desk.secret_path, create=False)
     if not key:
         raise DeskError("找不到签名密钥。请在生成模板的同一办公桌上运行。")
     ledger_path = desk.ledger_path(spec.code)
     if not ledger_path.exists():
         raise DeskError(f"还没有 {spec.county} 的台账：请先生成模板（workbook-tool generate）。")
-    with Ledger(ledger_path) as ledger:
-        entries, winners, accepted, rejected = assess(desk, spec, period, key, ledger)
+    with _RunLock(desk.consolidated(spec.code) / ".lock"), Ledger(ledger_path) as ledger:
+        recover_outputs(ledger, spec, period, desk.consolidated(spec.code, period))
+        a = assess(desk, spec, period, key, ledger, now=now)
         deadline = period.deadline(spec.deadline_day)
         lines = [f"{spec.county} {period.label}：应报 {len(spec.responsible_units)} 个单位，"
-                 f"收到 {len(winners)} 个，可采用 {len(accepted)} 个，需退回 {len(rejected)} 个，"
+                 f"收到 {len(a.winners)} 个，可采用 {len(a.accepted)} 个，需退回 {len(a.rejected)} 个，"
                  f"截止 {deadline.isoformat()}。"]
         for unit in spec.responsible_units:
-            e = winners.get(unit)
+            e = a.winners.get(unit)
             if e is None:
-                earlier, _rows = ledger.latest_accepted(spec.code, unit, str(period))
+                earlier = ledger.latest_period(spec.code, unit, str(period))
                 note = f"（台账中已有 {earlier} 的数据）" if earlier else ""
                 lines.append(f"  未报  {unit}{note}")
                 continue
             errors = [f for f in e.findings if f.severity == ERROR]
             late = "，逾期" if e.received.date() > deadline else ""
             state = "需退回" if errors else "可采用"
-            lines.append(f"  {state}  {unit}（{e.path}，{e.received:%Y-%m-%d %H:%M}{late}）")
+            lines.append(f"  {state}  {unit}（{e.path}，收到 {e.received:%Y-%m-%d %H:%M}{late}）")
             for f in errors:
                 lines.append(f"      {f.where() or '文件'}：{f.message}")
-        others = [e for e in entries if e.unit is None]
-        for e in others:
-            reason = "；".join(f.message for f in e.findings) or "无法识别"
-            lines.append(f"  无法识别  {e.path}：{reason}")
+        for e in a.entries:
+            if e.unit is None and e.verdict != "skipped":
+                reason = "；".join(f.message for f in e.findings) or "无法识别"
+                lines.append(f"  无法识别  {e.path}：{reason}")
+        other = a.other_periods
+        if other:
+            lines.append(f"  另有 {sum(other.values())} 个其他期次的文件（"
+                         + "、".join(f"{p}：{n} 个" for p, n in other.items()) + "），不计入本期。")
+        if not a.winners and other:
+            lines.append(f"  inbox 中没有 {period} 的报表；文件属于：" + "、".join(other) + "。请检查 --period。")
     return lines

@@ -1,0 +1,56 @@
+"""What stands for a period: every unit's rows as the master and the bulletin show them.
+
+Built from the ledger's latest accepted state of each row at or before the period, through
+the same ``unit_rows`` that pre-fills templates: what a template carries forward and what the
+master shows as 沿用 are one thing. Formulas are recomputed with the period's own 序时进度.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .checks import recompute
+from .desk import Period
+from .rows import Row
+from .tables import TABLES
+from .template import unit_rows
+
+THIS_PERIOD = "本期"
+NOT_REPORTED = "未报"
+
+
+@dataclass(frozen=True)
+class UnitData:
+    """What the master shows for one unit."""
+
+    unit: str
+    status: str              # 本期 | 沿用YYYY-MM | 未报
+    period: str | None       # the newest period of its data at or before this one
+    rows: list               # [(Row, status)]: status per row, as status above
+
+
+def carried(period_text: str) -> str:
+    return f"沿用{period_text}"
+
+
+def units_data_for(spec, ledger, period: Period) -> list:
+    """Every responsible unit's rows in ``period``: this period's, carried, or expected but 未报."""
+    states = ledger.states(spec.code, str(period), inclusive=True)
+    out = []
+    for unit in spec.responsible_units:
+        state = states.get(unit, {})
+        rows = []
+        for table_rows in unit_rows(spec, unit, period, list(state.values()),
+                                    keep_closed_from=str(period)).values():
+            for r in table_rows:
+                if r.kind == "blank":
+                    continue
+                old = state.get((r.table, r.key))
+                recompute(TABLES[r.table], r, spec)
+                status = NOT_REPORTED if old is None else \
+                    (THIS_PERIOD if old.period == str(period) else carried(old.period))
+                rows.append((Row(r.table, r.key, r.project, r.kind, unit, old.period if old else "",
+                                 dict(r.values)), status))
+        latest = max((r.period for r in state.values()), default=None)
+        status = NOT_REPORTED if latest is None else (THIS_PERIOD if latest == str(period) else carried(latest))
+        out.append(UnitData(unit, status, latest, rows))
+    return out
