@@ -285,3 +285,25 @@ def test_consolidating_a_period_never_generated_says_so(may):
                                        "--period", "2023-09"])
     assert result.exit_code == 1 and "还没有生成过模板" in result.output
     assert not (may.root / "consolidated/shengsi/2023-09").exists()
+
+
+# spec history (issue 15): a period keeps the spec it was generated with ---------------------------
+
+def test_a_unit_added_later_is_not_missing_in_an_earlier_period(may):
+    july = month(may, "2023-07", units=may.spec.responsible_units)
+    may.drop(filled(july), "july.xlsx", when=dt.datetime(2023, 8, 2))
+    before = run(may, "2023-07")
+    county = may.root / "specs/shengsi/county.yaml"
+    text = county.read_text(encoding="utf-8")
+    county.write_text(text.replace("  - name: 县发改局\n", "  - name: 县气象局\n  - name: 县发改局\n", 1),
+                      encoding="utf-8")
+    project = may.root / "specs/shengsi/projects/02.yaml"
+    project.write_text(project.read_text(encoding="utf-8").replace("units: [县委人才办, ", "units: [县气象局, 县委人才办, ", 1),
+                       encoding="utf-8")
+    generate_templates(may.root, "specs/shengsi", "2023-10")
+    assert (may.root / "templates/shengsi/2023-10/县气象局.xlsx").exists()
+    again = run(may, "2023-07")
+    assert "县气象局" not in again["missing"] and again["expected"] == before["expected"]
+    assert again["accepted"] == [U]
+    data = gather(Desk(may.root), may.spec, Quarter.parse("2023Q3"))
+    assert all(unit != "县气象局" for unit, *_ in data.ranking)

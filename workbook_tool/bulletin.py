@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .history import spec_for_period
 from .standing import units_data_for
 from .desk import Desk, DeskError, Period
 from .ledger import Ledger
@@ -68,6 +69,7 @@ def gather(desk: Desk, spec, quarter: Quarter) -> BulletinData:
     latest = max(summaries)
     ledger_path = desk.ledger_path(spec.code)
     with Ledger(ledger_path) as ledger:
+        spec = spec_for_period(ledger, spec, latest)      # the spec as it stood for that month
         data = table_rows(spec, units_data_for(spec, ledger, latest))
     last = summaries[latest]
     returned = set(last["accepted"]) | set(last["rejected"])

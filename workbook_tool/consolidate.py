@@ -11,7 +11,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import signing
+from . import history, signing
 from .checks import check_history, check_return, identify
 from .desk import Desk, DeskError, Period, check_period
 from .findings import ERROR, WARNING, Finding, count_by_severity
@@ -81,6 +81,7 @@ def consolidate(root, spec_option, period_text, progress=None, jobs=1, mailbox=N
     with _RunLock(desk.consolidated(spec.code) / ".lock"):
         with Ledger(desk.ledger_path(spec.code)) as ledger:
             recover_outputs(ledger, spec, period, out_dir)
+            spec = history.spec_for_period(ledger, spec, period)
             if not ledger.issued_units(spec.code, str(period)):
                 raise DeskError(f"{spec.county} {period} 还没有生成过模板，无从汇总。"
                                 f"请先运行 workbook-tool generate --period {period}。")

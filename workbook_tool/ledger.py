@@ -58,6 +58,10 @@ CREATE TABLE IF NOT EXISTS published (
     county TEXT NOT NULL, period TEXT NOT NULL, token TEXT NOT NULL,
     PRIMARY KEY (county, period)
 );
+CREATE TABLE IF NOT EXISTS spec_snapshots (
+    county TEXT NOT NULL, period TEXT NOT NULL, files TEXT NOT NULL,
+    PRIMARY KEY (county, period)
+);
 CREATE INDEX IF NOT EXISTS standing_unit ON standing (county, unit, period);
 """
 
@@ -145,6 +149,16 @@ class Ledger:
                 "SELECT unit, file FROM issued WHERE county=? AND period=? ORDER BY seq", (county, period)):
             out[unit] = file
         return out
+
+    def record_spec(self, county, period, files: dict):
+        """The spec's files as they stood when ``period`` was (last) generated."""
+        self.db.execute("INSERT OR REPLACE INTO spec_snapshots VALUES (?, ?, ?)",
+                        (county, period, json.dumps(files, sort_keys=True)))
+
+    def spec_files(self, county, period) -> dict:
+        row = self.db.execute("SELECT files FROM spec_snapshots WHERE county=? AND period=?",
+                              (county, period)).fetchone()
+        return json.loads(row[0]) if row else {}
 
     # -- one run ------------------------------------------------------------------------------
     def record_files(self, county, period, entries):

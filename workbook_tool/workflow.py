@@ -4,7 +4,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from . import signing
+from . import history, signing
 from .desk import Desk, DeskError, Period, check_period
 from .ledger import Ledger
 from .spec import load_spec
@@ -79,6 +79,7 @@ def generate_templates(root, spec_option, period_text, units=None):
         with ledger.transaction():
             for unit, path, meta, _rows in results:
                 ledger.record_issued(spec.code, str(period), unit, meta["nonce"], path.name)
+            history.record(ledger, spec, period, desk.spec_folder(spec_option))
         if units:
             # the list keeps every unit issued a template this period, not just those regenerated now
             issued = ledger.issued_units(spec.code, str(period))
@@ -111,6 +112,7 @@ def status_report(root, spec_option, period_text, now=None) -> list:
         raise DeskError(f"还没有 {spec.county} 的台账：请先生成模板（workbook-tool generate）。")
     with _RunLock(desk.consolidated(spec.code) / ".lock"), Ledger(ledger_path) as ledger:
         recover_outputs(ledger, spec, period, desk.consolidated(spec.code, period))
+        spec = history.spec_for_period(ledger, spec, period)
         a = assess(desk, spec, period, key, ledger, now=now)
         deadline = period.deadline(spec.deadline_day)
         lines = [f"{spec.county} {period.label}：应报 {len(spec.responsible_units)} 个单位，"

@@ -1,0 +1,43 @@
+"""Spec history: what the spec said when a period was generated is what that period uses.
+
+``generate`` keeps a snapshot of the spec's files for the period in the ledger; consolidating,
+reporting status or airing a bulletin for that period later loads the spec from that snapshot,
+so a unit added in October is not missing in July and a later target never rewrites an earlier
+month. Periods generated before snapshots existed use the current spec.
+"""
+from __future__ import annotations
+
+import base64
+import tempfile
+from pathlib import Path
+
+from .spec import load_spec
+
+
+def snapshot(folder: Path) -> dict:
+    """{relative path: base64 bytes} of every file of a spec folder (YAML or workbook alike)."""
+    folder = Path(folder)
+    out = {}
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder)
+        if path.is_file() and not any(part.startswith(".") or part == "__pycache__" for part in rel.parts):
+            out[rel.as_posix()] = base64.b64encode(path.read_bytes()).decode("ascii")
+    return out
+
+
+def record(ledger, spec, period, folder: Path):
+    ledger.record_spec(spec.code, str(period), snapshot(folder))
+
+
+def spec_for_period(ledger, spec, period):
+    """The spec as it stood when ``period``'s templates were generated (else ``spec``)."""
+    files = ledger.spec_files(spec.code, str(period))
+    if not files:
+        return spec
+    with tempfile.TemporaryDirectory(prefix="workbook-tool-spec-") as tmp:
+        root = Path(tmp) / spec.code
+        for rel, data in files.items():
+            target = root / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(base64.b64decode(data))
+        return load_spec(root)
