@@ -8,6 +8,7 @@ month. Periods generated before snapshots existed use the current spec.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import tempfile
 from pathlib import Path
 
@@ -40,4 +41,9 @@ def spec_for_period(ledger, spec, period):
             target = root / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(base64.b64decode(data))
-        return load_spec(root)
+        then = load_spec(root)
+    # the desk's safety limits are today's, not the period's: they guard this run, not the report
+    return dataclasses.replace(then, **{f: getattr(spec, f) for f in CURRENT_SETTINGS})
+
+
+CURRENT_SETTINGS = ("max_file_mb", "max_unpacked_mb")
