@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .consolidate import units_data_for
-from .desk import Desk, DeskError, Period
+from .desk import Desk, DeskError, Period, write_file
 from .ledger import Ledger
 from .master import overview, table_rows
 from .spec import load_spec
@@ -214,10 +214,7 @@ def write_bulletin(spec, d: BulletinData, path: Path):
     core.created = core.modified = fixed
     core.last_modified_by = spec.issuer
     core.revision = 1
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    document.save(str(tmp))
-    tmp.replace(path)
+    write_file(path, lambda tmp: document.save(str(tmp)))
 
 
 def make_bulletin(root, spec_option, quarter_text):

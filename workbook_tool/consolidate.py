@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import signing
 from .checks import check_history, check_return, identify
-from .desk import Desk, DeskError, Period
+from .desk import Desk, DeskError, Period, cannot_write
 from .findings import ERROR, WARNING, Finding, count_by_severity
 from .inbox import scan, scan_mailbox
 from .ledger import Ledger
@@ -96,24 +96,31 @@ def consolidate(root, spec_option, period_text, progress=None, jobs=1, mailbox=N
 
 
 class _RunLock:
+    """One consolidate per county at a time, on Windows and Linux alike.
+
+    The lock is an exclusive SQLite transaction on a small file beside the ledger: SQLite locks
+    with LockFileEx on Windows and fcntl on POSIX, and the system releases it when the process
+    ends, however it ends (a crash leaves no stale lock behind).
+    """
+
     def __init__(self, path: Path):
         self.path = path
-        self.fh = None
+        self.db = None
 
     def __enter__(self):
-        import fcntl
-        self.fh = open(self.path, "a+")
+        import sqlite3
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, timeout=0, isolation_level=None)
         try:
-            fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            self.fh.close()
+            self.db.execute("BEGIN EXCLUSIVE")
+        except sqlite3.OperationalError:
+            self.db.close()
             raise DeskError("另一个汇总正在运行（同一个县）。请等它结束后再运行。") from None
         return self
 
     def __exit__(self, *exc):
-        import fcntl
-        fcntl.flock(self.fh, fcntl.LOCK_UN)
-        self.fh.close()
+        self.db.execute("ROLLBACK")
+        self.db.close()
 
 
 def assess(desk, spec, period, key, ledger, progress=None, jobs=1):
@@ -365,6 +372,7 @@ def _write_feedback(spec, period, key, e, path):
 def _publish(staging: Path, out_dir: Path):
     """Move the staged outputs into place; a master held open elsewhere gets a clear message."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir
     try:
         for item in sorted(staging.iterdir()):
             target = out_dir / item.name
@@ -380,9 +388,9 @@ def _publish(staging: Path, out_dir: Path):
                     os.replace(item, target)
             else:
                 os.replace(item, target)
-    except PermissionError as exc:
-        raise DeskError(f"无法写入 {exc.filename}：文件可能正在 Excel/WPS 中打开，或文件夹没有写权限。"
-                        "请关闭该文件后重新运行汇总；上一次的汇总结果保持不变。") from None
+    except PermissionError:
+        # name the published file (or the folder holding an open feedback file), never the staged copy
+        raise DeskError(cannot_write(target) + "上一次的汇总结果保持不变。") from None
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
