@@ -68,3 +68,31 @@ def test_wheel_in_a_fresh_venv_runs_init_and_demo_outside_the_tree(tmp_path):
     out = run([tool, "demo", "Y"], elsewhere)
     assert "演示完成" in out
     assert (elsewhere / "Y/consolidated/shengsi/2023-06/汇总表.xlsx").is_file()
+
+
+def load_build_kit():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("build_kit", REPO / "packaging/windows/build_kit.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_kit_command_files_suit_cmd_exe_and_are_documented():
+    kit = load_build_kit()
+    cli = kit.cli_cmd()
+    assert b"%*" in cli and b"-m workbook_tool.cli" in cli and cli.isascii()     # keeps the caller's code page
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert kit.KIT_NAME in readme and ".workbook-tool-secret" in readme
+    for name, (title, explain, command) in kit.STEPS.items():
+        data = kit.step_cmd(title, explain, command, ask_period=command is not None)
+        assert not data.startswith(b"\xef\xbb\xbf")                 # a BOM would be read as a command
+        assert b"\n" not in data.replace(b"\r\n", b"")               # CRLF only
+        lines = data.decode("utf-8").split("\r\n")
+        first_chinese = next(i for i, line in enumerate(lines) if not line.isascii())
+        assert lines.index("chcp 65001 >nul") < first_chinese     # UTF-8 code page before any Chinese text
+        assert 'cd /d "%~dp0"' in lines and lines[-2] == "pause"   # the desk beside it; the window stays
+        assert "set /p" in data.decode("utf-8")
+        assert f"`{name}`" in readme
+    pth = kit.pth_file().decode("ascii").split("\r\n")
+    assert pth[:3] == ["python313.zip", ".", "site-packages"] and "import site" in pth

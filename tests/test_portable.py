@@ -14,7 +14,6 @@ from workbook_tool.cli import main
 from workbook_tool.consolidate import consolidate
 from workbook_tool.desk import DeskError, Period
 from workbook_tool.spec import SpecError, load_spec
-from workbook_tool.workflow import generate_templates
 
 from conftest import REPO
 

@@ -252,9 +252,9 @@ GUIDE = """workbook-tool（十项重大工程进度表）Windows 便携版
   consolidated\\  汇总表、退回意见、台账 ledger.sqlite
 
 每月：双击“生成模板.cmd”→ 发模板 → 收到的文件放进 inbox → 双击“查看报送情况.cmd”“汇总.cmd”，输入期次（如 2023-05）。
-其他命令（如季度简报）：在本文件夹的地址栏输入 cmd 回车，再输入
-  workbook-tool bulletin --quarter 2023Q2
-  workbook-tool --help
+其他命令（如季度简报）：在本文件夹的地址栏输入 cmd（或 powershell）回车，再输入
+  .\\workbook-tool.cmd bulletin --quarter 2023Q2
+  .\\workbook-tool.cmd --help
 
 签名密钥：本文件夹里的 .workbook-tool-secret（第一次生成模板时自动创建）。请复制一份保存到安全的地方（U 盘等）；
 丢了它，已经发出的模板就无法汇总。换新版本时，只替换 python 文件夹和各 .cmd 文件，保留 specs、templates、inbox、
