@@ -39,14 +39,14 @@ from workbook_tool.desk import Period  # noqa: E402
 from workbook_tool.spec import load_spec, spec_as_json  # noqa: E402
 from workbook_tool.tables import TABLES, tables_of  # noqa: E402
 from workbook_tool.template import safe_filename, unit_rows, write_template  # noqa: E402
-from workbook_tool.workflow import generate_templates  # noqa: E402
+from workbook_tool.workflow import EXAMPLES, generate_templates  # noqa: E402
 
 PERIOD = Period(2023, 5)
 
 
 def synthetic_spec(n_units: int, folder: Path) -> Path:
     """Write a county of ``n_units`` responsible units modelled on 嵊泗 into ``folder``."""
-    base = spec_as_json(load_spec(REPO / "specs" / "shengsi"))
+    base = spec_as_json(load_spec(EXAMPLES / "shengsi"))
     real = [u["name"] for u in base["units"]]
     extra = max(0, n_units - len(real))
     clones = {}                      # real unit → its synthetic mirrors

@@ -28,6 +28,7 @@ from workbook_tool.checks import check_return, identify  # noqa: E402
 from workbook_tool.desk import Period  # noqa: E402
 from workbook_tool.reader import read_return  # noqa: E402
 from workbook_tool.spec import load_spec  # noqa: E402
+from workbook_tool.workflow import EXAMPLES  # noqa: E402
 from workbook_tool.template import unit_rows, write_template  # noqa: E402
 
 ODD = ["", " ", "=1+1", "约12亿", "１２０", "1,234.5", "85%", "2023.5.31", "2023年13月1日", "-0", "1e309",
@@ -89,7 +90,7 @@ def main():
     parser.add_argument("--seconds", type=float, default=120)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    spec = load_spec(REPO / "specs" / "shengsi")
+    spec = load_spec(EXAMPLES / "shengsi")
     period = Period(2023, 5)
     key = b"fuzz-key"
     rng = random.Random(args.seed)

@@ -203,11 +203,8 @@ def test_forwarded_template_second_sender_is_refused(may, tmp_path):
 
 
 def test_two_runs_at_once_get_a_clear_message(may):
-    import fcntl
-    lock = may.root / "consolidated/shengsi/.lock"
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock, "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+    from workbook_tool.consolidate import _RunLock      # (across processes: tests/test_portable.py)
+    with _RunLock(may.root / "consolidated/shengsi/.lock"):
         with pytest.raises(DeskError, match="另一个汇总正在运行"):
             consolidate(may.root, "specs/shengsi", "2023-05")
 

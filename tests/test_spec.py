@@ -5,18 +5,17 @@ from click.testing import CliRunner
 
 from workbook_tool.cli import main
 from workbook_tool.spec import SpecError, load_spec
-
-from conftest import REPO
+from workbook_tool.workflow import EXAMPLES
 
 
 @pytest.fixture(scope="module")
 def shengsi():
-    return load_spec(REPO / "specs" / "shengsi")
+    return load_spec(EXAMPLES / "shengsi")
 
 
 @pytest.fixture(scope="module")
 def yunhe():
-    return load_spec(REPO / "specs" / "yunhe")
+    return load_spec(EXAMPLES / "yunhe")
 
 
 def indicator(spec, project_no, name_part):
@@ -68,10 +67,10 @@ def test_yunhe_structure(yunhe):
 def test_check_spec_cli_summary_and_json():
     runner = CliRunner()
     for county in ("shengsi", "yunhe"):
-        result = runner.invoke(main, ["check-spec", "--spec", str(REPO / "specs" / county)])
+        result = runner.invoke(main, ["check-spec", "--spec", str(EXAMPLES / county)])
         assert result.exit_code == 0, result.output
         assert "规格检查通过" in result.output
-    result = runner.invoke(main, ["check-spec", "--json", "--spec", str(REPO / "specs" / "shengsi")])
+    result = runner.invoke(main, ["check-spec", "--json", "--spec", str(EXAMPLES / "shengsi")])
     data = json.loads(result.output)
     assert data["county"] == "嵊泗县"
     assert len(data["projects"]) == 10

@@ -10,9 +10,7 @@ from workbook_tool.reader import read_return
 from workbook_tool.spec import load_spec
 from workbook_tool.tables import FORMULA, TABLES
 from workbook_tool.template import FIRST_DATA_ROW, unit_rows, write_template
-from workbook_tool.workflow import generate_templates
-
-from conftest import REPO
+from workbook_tool.workflow import EXAMPLES, generate_templates
 
 
 def key_of(desk):
@@ -119,7 +117,7 @@ def test_generation_is_deterministic(may):
 
 
 def test_cached_formula_values_are_correct(tmp_path):
-    spec = load_spec(REPO / "specs" / "shengsi")
+    spec = load_spec(EXAMPLES / "shengsi")
     period = Period(2023, 6)
     rows = unit_rows(spec, "县发改局", period)
     ind = rows["indicators"][1]

@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .desk import Desk, DeskError, Period, write_file
 from .history import spec_for_period
 from .standing import units_data_for
-from .desk import Desk, DeskError, Period
 from .ledger import Ledger
 from .master import overview, table_rows
 from .spec import load_spec
@@ -216,10 +216,7 @@ def write_bulletin(spec, d: BulletinData, path: Path):
     core.created = core.modified = fixed
     core.last_modified_by = spec.issuer
     core.revision = 1
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    document.save(str(tmp))
-    tmp.replace(path)
+    write_file(path, lambda tmp: document.save(str(tmp)))
 
 
 def make_bulletin(root, spec_option, quarter_text):

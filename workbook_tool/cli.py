@@ -14,6 +14,9 @@ from .desk import Desk, DeskError
 from .spec import SpecError, load_spec, spec_as_json
 
 
+MAX_JOBS = 61        # Windows' limit for a process pool (it waits on at most 63 handles)
+
+
 def root_option(fn):
     @click.option("--root", type=click.Path(file_okay=False), default=".", show_default=True,
                   help="办公桌文件夹（specs/、templates/、inbox/、consolidated/ 所在处）/ desk folder.")
@@ -60,6 +63,29 @@ def friendly(fn):
     return wrapper
 
 
+def echo_json(obj):
+    """JSON on stdout as UTF-8 bytes, whatever the console's code page (cp936, cp437 …) would make of it."""
+    text = json.dumps(obj, ensure_ascii=False, indent=2) + "\n"
+    out = sys.stdout
+    buffer = getattr(out, "buffer", None)
+    if buffer is None:                       # a stream without bytes underneath: it takes text as is
+        out.write(text)
+        return
+    out.flush()
+    buffer.write(text.encode("utf-8"))
+    buffer.flush()
+
+
+def _tolerant_streams():
+    """A console or pipe whose code page lacks a character shows '?' instead of stopping the command."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(errors="replace")
+            except (ValueError, OSError):
+                pass
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="workbook-tool")
 def main():
@@ -73,6 +99,7 @@ def main():
       （把 templates/ 下的文件发给各单位，报回的文件放进 inbox/）
       workbook-tool consolidate --spec specs/shengsi --period 2023-05
     """
+    _tolerant_streams()
 
 
 @main.command()
@@ -97,7 +124,7 @@ def check_spec(spec_path, as_json, root):
     from .workflow import spec_summary
     spec = load_spec(Desk(root).spec_folder(spec_path))
     if as_json:
-        click.echo(json.dumps(spec_as_json(spec), ensure_ascii=False, indent=2))
+        echo_json(spec_as_json(spec))
         return
     for line in spec_summary(spec):
         click.echo(line)
@@ -160,8 +187,8 @@ def remind(spec_path, period, send, root):
 @spec_option
 @period_option
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出汇总结果 / print the summary as one JSON object.")
-@click.option("--jobs", type=click.IntRange(1, 64), default=None,
-              help="并行读取的进程数，默认为 CPU 核数 / worker processes (default: number of cores).")
+@click.option("--jobs", type=click.IntRange(1, MAX_JOBS), default=None,
+              help="并行读取的进程数，默认为 CPU 核数（最多 61）/ worker processes (default: number of cores, at most 61).")
 @click.option("--mailbox", type=click.Path(exists=True), default=None,
               help="另从 maildir 文件夹或 mbox 文件读取报回邮件 / also read returns from a maildir or mbox.")
 @root_option
@@ -175,12 +202,12 @@ def consolidate(spec_path, period, as_json, jobs, mailbox, root):
         if show:
             click.echo(f"\r已读取 {n} 个文件……", nl=False, err=True)
 
-    summary = run(root, spec_path, period, progress=progress, jobs=jobs or os.cpu_count() or 1, mailbox=mailbox)
+    summary = run(root, spec_path, period, progress=progress, jobs=jobs or min(os.cpu_count() or 1, MAX_JOBS), mailbox=mailbox)
     if show:
         click.echo("", err=True)
     findings = summary.pop("_findings")
     if as_json:
-        click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+        echo_json(summary)
         return
     for line in render_summary(summary, findings):
         click.echo(line)

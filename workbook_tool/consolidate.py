@@ -13,7 +13,7 @@ from pathlib import Path
 
 from . import history, signing
 from .checks import check_history, check_return, identify
-from .desk import Desk, DeskError, Period, check_period
+from .desk import Desk, DeskError, Period, cannot_write, check_period
 from .findings import ERROR, WARNING, Finding, count_by_severity
 from .inbox import scan, scan_mailbox
 from .ledger import Ledger
@@ -93,24 +93,31 @@ def _now() -> dt.datetime:
 
 
 class _RunLock:
+    """One consolidate per county at a time, on Windows and Linux alike.
+
+    The lock is an exclusive SQLite transaction on a small file beside the ledger: SQLite locks
+    with LockFileEx on Windows and fcntl on POSIX, and the system releases it when the process
+    ends, however it ends (a crash leaves no stale lock behind).
+    """
+
     def __init__(self, path: Path):
         self.path = path
-        self.fh = None
+        self.db = None
 
     def __enter__(self):
-        import fcntl
-        self.fh = open(self.path, "a+")
+        import sqlite3
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, timeout=0, isolation_level=None)
         try:
-            fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            self.fh.close()
+            self.db.execute("BEGIN EXCLUSIVE")
+        except sqlite3.OperationalError:
+            self.db.close()
             raise DeskError("另一个汇总正在运行（同一个县）。请等它结束后再运行。") from None
         return self
 
     def __exit__(self, *exc):
-        import fcntl
-        fcntl.flock(self.fh, fcntl.LOCK_UN)
-        self.fh.close()
+        self.db.execute("ROLLBACK")
+        self.db.close()
 
 
 @dataclass
@@ -329,11 +336,26 @@ def _retire(out_dir: Path):
         shutil.rmtree(old)
     if not out_dir.exists():
         return
+    held = _held_open(out_dir)
+    if held:
+        raise DeskError(cannot_write(held[0]) + "上一次的汇总结果和台账保持不变。")
     try:
         os.replace(out_dir, old)
-    except PermissionError as exc:
-        raise DeskError(f"无法替换 {out_dir} 中的文件（{exc.filename or out_dir}）：文件可能正在 Excel/WPS 中打开。"
-                        "请关闭汇总表和退回意见表后重新运行汇总；上一次的汇总结果和台账保持不变。") from None
+    except PermissionError:
+        raise DeskError(cannot_write(out_dir) + "上一次的汇总结果和台账保持不变。") from None
+
+
+def _held_open(out_dir: Path) -> list:
+    """Output files another program holds open (Excel and WPS deny others write access)."""
+    held = []
+    for path in sorted(out_dir.rglob("*")):
+        if path.is_file():
+            try:
+                with open(path, "r+b"):
+                    pass
+            except PermissionError:
+                held.append(path)
+    return held
 
 
 def _swap_in(staging: Path, out_dir: Path):

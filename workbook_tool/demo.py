@@ -142,7 +142,7 @@ def convert(src: Path, fmt: str, out_dir: Path) -> Path:
     if not exe:
         raise RuntimeError("LibreOffice is not installed")
     with tempfile.TemporaryDirectory() as profile:
-        subprocess.run([exe, f"-env:UserInstallation=file://{profile}", "--headless", "--convert-to", fmt,
+        subprocess.run([exe, f"-env:UserInstallation={Path(profile).as_uri()}", "--headless", "--convert-to", fmt,
                         "--outdir", str(out_dir), str(src)], check=True, capture_output=True, timeout=180)
     return out_dir / f"{src.stem}.{fmt.split(':')[0]}"
 
@@ -231,11 +231,10 @@ def simulate_month(desk: Path, spec, period, rng: random.Random, mistakes: bool,
             for i, unit in enumerate(units) if unit not in story["silent"]]
     (desk / ".demo-scratch").mkdir(exist_ok=True)
     try:
-        if (os.cpu_count() or 1) > 1:
+        workers = min(os.cpu_count() or 1, MAX_WORKERS, len(jobs))
+        if workers > 1:
             import concurrent.futures
-            import multiprocessing
-            with concurrent.futures.ProcessPoolExecutor(
-                    max_workers=os.cpu_count(), mp_context=multiprocessing.get_context("fork")) as pool:
+            with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
                 outcomes = list(pool.map(_simulate_unit, jobs))
         else:
             outcomes = [_simulate_unit(job) for job in jobs]
@@ -247,6 +246,16 @@ def simulate_month(desk: Path, spec, period, rng: random.Random, mistakes: bool,
         if how:
             story[how] = unit
     return story
+
+
+MAX_WORKERS = 61          # Windows waits on at most 63 handles: ProcessPoolExecutor allows 61 workers
+
+
+def _pool_context():
+    """fork where the system has it (fast), spawn elsewhere (Windows): the work is picklable either way."""
+    import multiprocessing
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
 
 
 def _simulate_unit(job):

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import calendar
+import contextlib
 import datetime as dt
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +12,56 @@ from pathlib import Path
 
 class DeskError(Exception):
     """A problem the office can fix (bad option, missing folder, locked file)."""
+
+
+def cannot_write(path) -> str:
+    """What to tell the office when a file cannot be written (Windows: Excel or WPS holds it open)."""
+    return (f"无法写入 {path}：文件可能正在 Excel/WPS 中打开，或文件夹没有写权限。"
+            "请关闭该文件（或给文件夹写权限）后重新运行。")
+
+
+def write_file(path, data) -> Path:
+    """Write ``data`` to ``path`` all at once: the old file stays whole until the new one is complete.
+
+    ``data`` is bytes, or a function that writes the file at the path it is given. Every file a
+    person may hold open in Excel or WPS (templates, 分发清单, master, feedback, bulletin, mail) is
+    written here: Windows refuses to replace an open file, and that ends in a DeskError naming
+    the file to close, never a traceback.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if callable(data):
+            data(tmp)
+        else:
+            tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except PermissionError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise DeskError(cannot_write(path)) from None
+    return path
+
+
+UNKNOWN_ENCODING = "无法识别文件的编码。请用记事本打开，另存为“UTF-8”编码后重试。"
+
+
+def read_text(path) -> str:
+    """A text file the office may have saved with Notepad or WPS: UTF-8 (a BOM is dropped),
+    UTF-16 with a BOM, or GBK/GB18030 (the code page of Chinese Windows)."""
+    path = Path(path)
+    data = path.read_bytes()
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encodings = ("utf-16",)
+    else:
+        encodings = ("utf-8-sig", "gb18030")
+    for encoding in encodings:
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise DeskError(f"{path}：{UNKNOWN_ENCODING}")
 
 
 @dataclass(frozen=True, order=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from .desk import Desk, DeskError, Period
+from .desk import Desk, DeskError, Period, read_text, write_file
 from .ledger import Ledger
 from .spec import load_spec
 from .template import safe_filename
@@ -62,7 +62,7 @@ def settings(spec) -> dict:
     if not path.is_file():
         return config
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        doc = yaml.safe_load(read_text(path)) or {}     # UTF-8, with a BOM, or GBK
     except yaml.YAMLError as exc:
         raise DeskError(f"{path}: YAML 格式错误：{exc}") from None
     unknown = set(doc) - {"template", "feedback", "reminder", "smtp"}
@@ -123,9 +123,7 @@ def write_outbox(desk: Desk, spec, period: Period, plan) -> tuple:
             continue
         msg = build(spec, config, unit, kind, period, Path(attachment))
         path = out_dir / f"{safe_filename(unit)}-{ {'template': '模板', 'feedback': '退回', 'reminder': '催报'}[kind]}.eml"
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(bytes(msg))
-        tmp.replace(path)
+        write_file(path, bytes(msg))
         written.append(Outgoing(unit, kind, path, to))
     return written, skipped
 

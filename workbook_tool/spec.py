@@ -15,6 +15,8 @@ from typing import Optional
 
 import yaml
 
+from .desk import UNKNOWN_ENCODING, DeskError, read_text
+
 TABLE_KEYS = ("indicators", "tasks", "projects", "problems")
 DIRECTIONS = ("higher", "lower")
 KINDS = ("cumulative", "level")
@@ -313,9 +315,9 @@ def load_spec(folder) -> Spec:
 
 def _read_yaml(path: Path, out: _Collector):
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        out.add(path, 1, "文件不是 UTF-8 编码。请用 UTF-8 保存。")
+        text = read_text(path)           # UTF-8 with or without BOM, or GBK as Chinese Windows saves it
+    except DeskError:
+        out.add(path, 1, UNKNOWN_ENCODING)
         return None
     try:
         doc = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass

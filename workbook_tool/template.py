@@ -12,7 +12,7 @@ import xlsxwriter
 from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
 from . import signing
-from .desk import Period
+from .desk import Period, write_file
 from .tables import (FORMULA, INPUT, LOCKED, NEW, TABLES, indicator_rate, investment_rate, light,
                      tables_of)
 
@@ -325,10 +325,8 @@ def write_template(spec, unit: str, period: Period, rows: dict, key: bytes, targ
 
 
 def _atomic_write(path: Path, data: bytes):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    """All workbook writes go through desk.write_file (a file held open in Excel/WPS: clear message)."""
+    write_file(path, data)
 
 
 def _write_instructions(wb, fmt, spec, unit, period, rows, feedback=()):

@@ -11,7 +11,8 @@ from .spec import load_spec
 from .tables import TABLES
 from .template import generate, unit_rows, write_distribution
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "specs"
+# the example counties ship inside the package (package data), so init and demo work from any install
+EXAMPLES = Path(__file__).resolve().parent / "examples"
 WORKING_READMES = {
     "templates": "# templates/\n\n`workbook-tool generate` 生成的模板放在这里（templates/<县>/<期次>/）。本文件夹内容不入库。\n",
     "inbox": "# inbox/\n\n把各单位报回的文件（xlsx、xls、ods、zip、eml）原样放进来，子文件夹、文件名都不限。\n",

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import uno
 from com.sun.star.beans import PropertyValue
@@ -46,7 +47,7 @@ class Office:
         self.profile = tempfile.mkdtemp(prefix="lo-profile-")
         pipe = f"wbt{os.getpid()}x{time.monotonic_ns()}"
         self.proc = subprocess.Popen(
-            ["soffice", f"-env:UserInstallation=file://{self.profile}", "--headless", "--invisible",
+            ["soffice", f"-env:UserInstallation={Path(self.profile).as_uri()}", "--headless", "--invisible",
              "--nologo", "--norestore", "--nodefault", f"--accept=pipe,name={pipe};urp;"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         local = uno.getComponentContext()
