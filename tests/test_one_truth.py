@@ -216,7 +216,7 @@ def test_jumps_are_judged_against_the_time_of_year(may, february, warned):
     feb = month(may, "2024-02")
     may.drop(filled(feb, actual=february), "feb.xlsx", when=dt.datetime(2024, 3, 2))
     summary = run(may, "2024-02")
-    jumps = [f for f in summary["_findings"] if f.code == "X005" and f.column == "本年累计完成"
+    jumps = [f for f in summary.findings if f.code == "X005" and f.column == "本年累计完成"
              and f.seen == f"{february:g}"]
     assert bool(jumps) is warned
 
@@ -235,7 +235,7 @@ def test_a_deleted_open_problem_row_is_named(may):
     ws.delete_rows(demo.row_index(ws, demo.TABLES["problems"])[key])
     may.drop(wb, "june.xlsx", when=dt.datetime(2023, 7, 2))
     summary = run(may, "2023-06")
-    found = [(f.code, f.seen, f.detail) for f in summary["_findings"] if f.code in ("X007", "S003")]
+    found = [(f.code, f.seen, f.detail) for f in summary.findings if f.code in ("X007", "S003")]
     assert found == [("X007", code, "用地指标不足")]
 
 
@@ -249,7 +249,7 @@ def test_a_changed_resubmission_names_the_changed_cells(may):
     cell = demo.set_cell(wb, "indicators", "01-I02", "actual", before + 5)
     may.drop(wb, "b.xlsx", when=dt.datetime(2023, 6, 2, 9))
     summary = run(may, "2023-05")
-    changed = [f for f in summary["_findings"] if f.code == "X010"]
+    changed = [f for f in summary.findings if f.code == "X010"]
     assert summary["changed"] == [U]
     assert [(f.cell, f.seen, f.expected) for f in changed if f.column == "本年累计完成" and f.cell == cell] == \
         [(cell, f"{before + 5:.10g}", f"{before:.10g}")]

@@ -202,14 +202,14 @@ def consolidate(spec_path, period, as_json, jobs, mailbox, root):
         if show:
             click.echo(f"\r已读取 {n} 个文件……", nl=False, err=True)
 
-    summary = run(root, spec_path, period, progress=progress, jobs=jobs or min(os.cpu_count() or 1, MAX_JOBS), mailbox=mailbox)
+    result = run(root, spec_path, period, progress=progress, jobs=jobs or min(os.cpu_count() or 1, MAX_JOBS),
+                 mailbox=mailbox)
     if show:
         click.echo("", err=True)
-    findings = summary.pop("_findings")
     if as_json:
-        echo_json(summary)
+        echo_json(result.summary)
         return
-    for line in render_summary(summary, findings):
+    for line in render_summary(result.summary, result.findings):
         click.echo(line)
 
 

@@ -8,6 +8,7 @@ import itertools
 import json
 import os
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,7 +59,7 @@ class FileEntry:
                 "period": self.period}
 
 
-def consolidate(root, spec_option, period_text, progress=None, jobs=1, mailbox=None, now=None) -> dict:
+def consolidate(root, spec_option, period_text, progress=None, jobs=1, mailbox=None, now=None) -> "RunResult":
     """Run the whole stage; return the summary (the --json object).
 
     ``now``: the time this desk sees the inbox (first-seen times of new files); the clock by default.
@@ -269,8 +270,25 @@ def _run(desk, spec, period, key, ledger, out_dir, progress, jobs, now):
         _fault_point("retired")
     _fault_point("committed")
     _swap_in(staging, out_dir)
-    summary["_findings"] = findings
-    return summary
+    return RunResult(summary, tuple(findings))
+
+
+@dataclass(frozen=True)
+class RunResult(Mapping):
+    """What one run decided: reads as the summary (the --json object, 汇总结果.json), and
+    carries every finding as data for the CLI and tests to render."""
+
+    summary: dict
+    findings: tuple = ()
+
+    def __getitem__(self, key):
+        return self.summary[key]
+
+    def __iter__(self):
+        return iter(self.summary)
+
+    def __len__(self):
+        return len(self.summary)
 
 
 TOKEN_NAME = ".run"

@@ -367,8 +367,7 @@ def run_demo(target, echo=print) -> dict:
              + (f"；报送两次：{story['twice']}" if story["twice"] else "")
              + (f"；存为 .xls：{story['xls']}" if story["xls"] else "")
              + (f"；压缩包：{story['zip']}；邮件：{story['eml']}" if story["zip"] else ""))
-        summary = consolidate(target, "specs/shengsi", period_text)
-        summary.pop("_findings")
+        summary = consolidate(target, "specs/shengsi", period_text).summary
         summaries.append(summary)
         echo(f"[{period.label}] 汇总：采用 {len(summary['accepted'])}，退回 {len(summary['rejected'])}"
              f"（{'、'.join(summary['rejected']) or '无'}），未报 {len(summary['missing'])}"
