@@ -151,6 +151,21 @@ class Ledger:
             "SELECT DISTINCT sender FROM files WHERE county=? AND nonce=? AND sender IS NOT NULL",
             (county, nonce))}
 
+    def year_ends(self, county, unit, before_year: int) -> dict:
+        """{(table, key): {year: values}}: each row's values in the unit's latest accepted
+        period (≤ YYYY-12) of every year before ``before_year``."""
+        out = {}
+        for period, t, k, v in self.db.execute(
+                "SELECT period, tab, key, vals FROM accepted WHERE county=? AND unit=? AND period < ? "
+                "ORDER BY period", (county, unit, f"{before_year:04d}")):
+            out.setdefault((t, k), {})[int(period[:4])] = json.loads(v)
+        return out
+
+    def year_end_values(self, county, unit, table, key, before_year: int, column="actual") -> dict:
+        """{year: value} of one row's ``column`` at the end of each year before ``before_year``."""
+        found = self.year_ends(county, unit, before_year).get((table, key), {})
+        return {year: values.get(column) for year, values in found.items()}
+
     def history(self, county, unit, tab, key) -> list:
         """[(period, values)] of one row over time, oldest first."""
         return [(p, json.loads(v)) for p, v in self.db.execute(

@@ -75,11 +75,29 @@ def generate_templates(root, spec_option, period_text, units=None):
     out_dir = desk.templates(spec.code, period)
     with Ledger(desk.ledger_path(spec.code)) as ledger:
         results = generate(spec, period, out_dir, key, units=units,
-                           carry_for=lambda unit: ledger.carry(spec.code, unit, str(period)))
+                           carry_for=lambda unit: ledger.carry(spec.code, unit, str(period)),
+                           past_for=lambda unit: earlier_years(ledger, spec, unit, period.year))
         with ledger.transaction():
             for unit, path, meta, _rows in results:
                 ledger.record_issued(spec.code, str(period), unit, meta["nonce"], path.name)
     return spec, period, out_dir, results
+
+
+def earlier_years(ledger, spec, unit, year) -> tuple:
+    """(earlier, finished) for unit_rows from the ledger's year-end values before ``year``:
+    the sum of each plan_cumulative indicator's year-end 本年累计 over the earlier plan years,
+    and the tasks the unit reported 已完成 at the end of the latest earlier year it reported them."""
+    from .template import plan_cumulative_ids
+    y0 = spec.plan_years[0]
+    ends = ledger.year_ends(spec.code, unit, year)
+    earlier = {}
+    for ind_id in plan_cumulative_ids(spec, unit):
+        values = ends.get(("indicators", ind_id), {})
+        earlier[ind_id] = sum(v.get("actual") or 0.0 for y, v in values.items()
+                              if y >= y0 and isinstance(v.get("actual"), (int, float)))
+    finished = {key for (table, key), values in ends.items()
+                if table == "tasks" and values[max(values)].get("state") == "已完成"}
+    return earlier, finished
 
 
 def _check_period(spec, period):
