@@ -413,6 +413,9 @@ def _write_instructions(wb, fmt, spec, unit, period, rows, feedback=()):
         ("", "“越低越好”的指标（如个人负担率）不超过目标即为绿灯。"),
         ("序时进度", f"按已过月份计算：{period.month}/12 = {period.month / 12:.1%}；有月度计划的指标按计划计算。"),
     ]
+    if any(r.extra.get("kind") == "plan_cumulative" for r in rows.get("indicators", [])):
+        lines.append(("规划期累计", "“往年累计完成”有数的指标以整个规划期为目标：只填本年累计完成；完成率 =（往年累计完成"
+                                "＋本年累计完成）÷ 规划目标，序时进度 = 规划期已过月份 ÷ 规划期总月份。"))
     if feedback:
         lines = [("退回意见", f"本单位报送的文件有 {len(feedback)} 处问题，已在表中用红框标出并加批注。"
                              "请逐条修改后保存，再次报送（可直接修改本文件）。")] + \
