@@ -288,6 +288,18 @@ def test_major_project_takes_the_new_years_annual_plan(spec):
     assert indicator.values["annual"] == 55 and indicator.values["actual"] is None
 
 
+def test_a_project_the_unit_added_asks_for_the_new_years_plan(spec):
+    values = {"name": "自建码头", "total": 5000.0, "plan": 2000.0, "invested": 1800.0, "state": "在建"}
+    table = TABLES["projects"]
+    for period, last, plan, opened in (((2024, 1), "2023-12", None, True), ((2023, 12), "2023-11", 2000.0, False)):
+        previous = CarryRow("projects", "new-2023-05-01-1", 1, "blank", last, values)
+        row = rows_for(spec, "县发改局", period, [previous])["projects"]["new-2023-05-01-1"]
+        assert row.kind == "carried" and row.values["name"] == "自建码头" and row.values["total"] == 5000.0
+        assert row.values["plan"] == plan
+        assert row.is_input(table.column("plan")) is opened
+        assert row.is_locked(table.column("total")) and not row.is_locked(table.column("invested"))
+
+
 def test_templates_of_a_year_use_that_years_values(spec):
     dec = rows_for(spec, "县发改局", (2023, 12))
     jan = rows_for(spec, "县发改局", (2024, 1))
@@ -430,6 +442,13 @@ def test_a_year_end_flows_into_next_years_templates(tmp_path):
         if period == "2023-12":
             demo.set_cell(wb, "tasks", done_task, "state", "已完成")
             demo.set_cell(wb, "tasks", done_task, "done", dt.datetime(2023, 12, 20))
+            added = demo.add_project(wb, "自建码头", 5000, 2000, 1800, p)
+        else:
+            ws = wb["重大项目"]
+            r = demo.row_index(ws, TABLES["projects"])[added]
+            assert not ws.cell(r, TABLES["projects"].index("plan") + 1).protection.locked   # 2024's plan asked
+            assert ws.cell(r, TABLES["projects"].index("total") + 1).protection.locked
+            demo.set_cell(wb, "projects", added, "plan", 2500)
         path = root / "inbox" / f"{period}.xlsx"
         path.parent.mkdir(exist_ok=True)
         wb.save(path)
@@ -451,3 +470,7 @@ def test_a_year_end_flows_into_next_years_templates(tmp_path):
     row = next(r for r in master.iter_rows(min_row=3, values_only=True) if r[headers.index("指标名称")] == "五年累计完成投资")
     assert row[headers.index("往年累计完成")] == 100.0 and row[headers.index("本年累计完成")] == 101.0
     assert row[headers.index("完成率")] == pytest.approx(201 / 600)
+    projects = openpyxl.load_workbook(root / "consolidated/shengsi/2024-01/汇总表.xlsx")["重大项目"]
+    headers = [c.value for c in projects[2]]
+    row = next(r for r in projects.iter_rows(min_row=3, values_only=True) if r[headers.index("项目名称")] == "自建码头")
+    assert row[headers.index("年度计划投资(万元)")] == 2500 and row[headers.index("总投资(万元)")] == 5000

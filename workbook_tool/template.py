@@ -38,10 +38,15 @@ class Row:
     extra: dict = field(default_factory=dict)
 
     def is_input(self, col) -> bool:
-        return col.mode == INPUT or (col.mode == NEW and self.kind == "blank")
+        return col.mode == INPUT or (col.mode == NEW and (self.kind == "blank" or col.key in self.opened))
 
     def is_locked(self, col) -> bool:
-        return col.mode == LOCKED or (col.mode == NEW and self.kind != "blank")
+        return col.mode == LOCKED or (col.mode == NEW and self.kind != "blank" and col.key not in self.opened)
+
+    @property
+    def opened(self) -> tuple:
+        """NEW columns the unit fills again on a carried row (a new year's 年度计划投资)."""
+        return tuple(self.extra.get("open", ()))
 
 
 @dataclass(frozen=True)
@@ -131,11 +136,15 @@ def rollover(row: Row, old: CarryRow, period: Period, task=None) -> bool:
     starts the year at 未启动; a one-off task completed in an earlier year leaves later
     years' templates (it stays in the ledger's history), unless the spec re-targets it to
     this year or later; a one-off task not completed carries on. Locked values (this year's
-    年度目标, 年度计划投资, 节点目标) come from the spec, never from last year's row.
+    年度目标, 年度计划投资, 节点目标) come from the spec, never from last year's row; a project
+    the unit added itself gets its 年度计划投资 cell open again for the new year.
     """
     for key in ("actual", "invested"):
         if key in row.values:
             row.values[key] = None
+    if row.table == "projects" and row.kind == "carried":
+        row.values["plan"] = None        # a project the unit added: it gives the new year's plan
+        row.extra["open"] = ["plan"]
     if row.table != "tasks":
         return True
     completed = old.values.get("state") == "已完成"
