@@ -7,6 +7,7 @@ from workbook_tool import demo, signing
 from workbook_tool.checks import Bad, check_return, identify, normalize_date, normalize_number
 from workbook_tool.findings import ERROR, RULES, WARNING
 from workbook_tool.reader import read_return
+from workbook_tool.tables import TABLES
 
 
 # -- normalisation --------------------------------------------------------------------------
@@ -166,7 +167,7 @@ def test_percent_on_a_percent_indicator_is_normalised(may, tmp_path):
 STRUCTURE = [
     ("sheet-renamed", lambda wb: setattr(wb["重点任务"], "title", "任务"), "S001"),
     ("extra-sheet", lambda wb: wb.create_sheet("我的草稿").cell(1, 1, "草稿"), "S002"),
-    ("row-key-edited", lambda wb: wb["主要指标"].cell(5, 13, "01-I99"), "S003"),
+    ("row-key-edited", lambda wb: wb["主要指标"].cell(5, len(TABLES["indicators"].columns) + 1, "01-I99"), "S003"),
     ("row-inserted", lambda wb: wb["主要指标"].insert_rows(5), "S003"),
     ("header-changed", lambda wb: wb["主要指标"].cell(3, 7, "完成值"), "S006"),
     ("protection-removed", lambda wb: setattr(wb["主要指标"].protection, "sheet", False), "S005"),

@@ -3,6 +3,7 @@ takes the run down."""
 import io
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -88,7 +89,8 @@ NOT_WORKBOOKS = [
         "xl/worksheets/sheet2.xml": lambda b: b.replace(
             b"</sheetData>", b'<row r="1048576"><c r="XFD1048576"><v>1</v></c></row></sheetData>')}), "F010"),
     ("16384-columns", lambda may: rezip(filled_bytes(may), replace={
-        "xl/worksheets/sheet2.xml": lambda b: b.replace(b'<dimension ref="A1:M', b'<dimension ref="A1:XFD', 1)}),
+        "xl/worksheets/sheet2.xml": lambda b: re.sub(rb'<dimension ref="A1:[A-Z]+', b'<dimension ref="A1:XFD', b,
+                                                     count=1)}),
      "F010"),
     ("over-50-MB", lambda may: b"PK\x03\x04" + b"\0" * (51 * 1024 * 1024), "F010"),
     ("zip-bomb", lambda may: rezip(filled_bytes(may), add={"xl/media/image1.png": b"\0" * (210 * 1024 * 1024)}),

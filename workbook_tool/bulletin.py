@@ -116,6 +116,28 @@ def sentences(spec, d: BulletinData) -> list:
     return out
 
 
+def plan_totals(spec, d: BulletinData) -> list:
+    """One sentence per plan_cumulative indicator row: the total since the plan began
+    (earlier years' accepted year-end values + this year's) against the plan target."""
+    names = {p.no: p.name for p in spec.projects}
+    out = []
+    for r in d.tables.get("indicators", []):
+        earlier, actual, target = r.get("earlier"), r.get("actual"), r.get("target")
+        if not isinstance(earlier, (int, float)):
+            continue                       # not a plan_cumulative indicator
+        measure = r.get("measure") or ""
+        target = target if isinstance(target, (int, float)) else 0.0
+        if not isinstance(actual, (int, float)):
+            out.append(f"{names.get(r['_project'], '')}：{r.get('name')}（{r['_unit']}）本年未报，"
+                       f"往年累计完成{earlier:g}{measure}，规划目标{target:g}{measure}。")
+            continue
+        total = earlier + actual
+        rate = f"，完成{total / target:.1%}" if target else ""
+        out.append(f"{names.get(r['_project'], '')}：{r.get('name')}（{r['_unit']}）规划期累计完成"
+                   f"{total:g}{measure}（往年{earlier:g}、本年{actual:g}），规划目标{target:g}{measure}{rate}。")
+    return out
+
+
 def issue_number(spec, quarter: Quarter) -> int:
     return (quarter.year - spec.plan_years[0]) * 4 + quarter.q
 
@@ -155,6 +177,8 @@ def write_bulletin(spec, d: BulletinData, path: Path):
 
     para("一、总体情况", 16, True)
     para("".join(sentences(spec, d)))
+    for line in plan_totals(spec, d):
+        para(line)
 
     para("二、各工程“四张进度表”晾晒" if len(spec.tables) == 4 else "二、各工程进度表晾晒", 16, True)
     sections = []

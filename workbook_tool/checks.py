@@ -15,8 +15,8 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 
 from . import signing
 from .findings import Finding
-from .tables import (FORMULA, TABLES, indicator_rate, investment_rate, light)
 from .rows import Row
+from .tables import FORMULA, TABLES, indicator_row_rate, investment_rate, light
 from .template import FIRST_DATA_ROW, canon
 
 
@@ -426,7 +426,7 @@ def _compute(table, row, spec):
     """Formulas recomputed in Python: never trust cached results in returns."""
     v = row.values
     if table.key == "indicators":
-        rate = indicator_rate(v.get("actual"), v.get("annual"), row.extra.get("direction"))
+        rate = indicator_row_rate(v, row.extra.get("direction"), row.extra.get("kind"))
         schedule = row.extra.get("schedule", 1.0)
         v["rate"] = rate
         v["schedule"] = schedule

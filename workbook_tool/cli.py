@@ -128,7 +128,10 @@ def check_spec(spec_path, as_json, root):
         return
     for line in spec_summary(spec):
         click.echo(line)
-    click.echo("规格检查通过。")
+    notes = [line for year in spec.years_in_use for line in spec.year_warnings(year)]
+    for line in notes:
+        click.echo(f"提醒：{line}")
+    click.echo("规格检查通过。" + (f"（有 {len(notes)} 条分年度取值提醒，见上。）" if notes else ""))
 
 
 @main.command()
@@ -146,6 +149,8 @@ def generate(spec_path, period, units, mail, send, root):
     spec, period_obj, out_dir, results = generate_templates(root, spec_path, period, units)
     click.echo(f"已生成 {len(results)} 个单位的模板（{spec.county} {period_obj.label}）：{out_dir}")
     click.echo(f"分发清单：{out_dir / '分发清单.xlsx'}")
+    for line in spec.year_warnings(period_obj.year):
+        click.echo(f"提醒：{line}", err=True)
     if mail or send:
         from .mail import mail_for_templates
         written, skipped = mail_for_templates(root, spec_path, period, results)

@@ -67,6 +67,8 @@ def fill_correctly(wb, period, rng: random.Random):
         before = values.get("actual") if isinstance(values.get("actual"), (int, float)) else 0
         # a unit reads 序时进度 off the sheet: a level indicator is 100%, "lower is better" too
         share = _formula_number(values.get("schedule"), month_share)
+        if isinstance(values.get("earlier"), (int, float)):
+            share = month_share        # plan_cumulative: the unit reports this year's 本年累计 only
         lower = "<=0,1," in str(values.get("rate") or "")
         factor = rng.uniform(0.8, 1.0) if lower else rng.uniform(0.97, 1.2)
         actual = max(before, round(annual * share * factor, 2))
@@ -288,7 +290,7 @@ def _simulate_unit(job):
         add_problem(wb, "码头泊位审批待省里批复", period, state="已销号")
     elif what == "went-down":
         carried = open_template(templates / f"{_file(unit)}.xlsx")   # last month's value, pre-filled
-        cumulative = {ind.id for p in spec.projects for ind in p.indicators if ind.kind == "cumulative"}
+        cumulative = {ind.id for p in spec.projects for ind in p.indicators if ind.kind in ("cumulative", "plan_cumulative")}
         rows = [(k, v) for k, v in rows_of(carried, "indicators")
                 if k in cumulative and isinstance(v.get("actual"), (int, float)) and v.get("actual")]
         if rows:

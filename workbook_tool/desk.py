@@ -51,7 +51,14 @@ def read_text(path) -> str:
     """A text file the office may have saved with Notepad or WPS: UTF-8 (a BOM is dropped),
     UTF-16 with a BOM, or GBK/GB18030 (the code page of Chinese Windows)."""
     path = Path(path)
-    data = path.read_bytes()
+    text = decode_text(path.read_bytes())
+    if text is None:
+        raise DeskError(f"{path}：{UNKNOWN_ENCODING}")
+    return text
+
+
+def decode_text(data: bytes):
+    """Bytes of a text file → text (UTF-8 with or without BOM, UTF-16 with BOM, GBK); None if none fits."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         encodings = ("utf-16",)
     else:
@@ -61,7 +68,7 @@ def read_text(path) -> str:
             return data.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise DeskError(f"{path}：{UNKNOWN_ENCODING}")
+    return None
 
 
 @dataclass(frozen=True, order=True)

@@ -267,3 +267,19 @@ class Ledger:
         return {r[0] for r in self.db.execute(
             "SELECT DISTINCT sender FROM files WHERE county=? AND nonce=? AND sender IS NOT NULL",
             (county, nonce))}
+
+    def year_ends(self, county, unit, before_year: int) -> dict:
+        """{(table, key): {year: values}}: each row's latest standing values in every year
+        before ``before_year`` (the year-end state, by period order)."""
+        out: dict = {}
+        for period, t, k, v in self.db.execute(
+                "SELECT s.period, r.tab, r.key, r.vals FROM standing s JOIN version_rows r "
+                "ON r.county = s.county AND r.sha256 = s.sha256 WHERE s.county=? AND s.unit=? AND s.period < ? "
+                "ORDER BY s.period, r.ord", (county, unit, f"{before_year:04d}")):
+            out.setdefault((t, k), {})[int(period[:4])] = json.loads(v)
+        return out
+
+    def year_end_values(self, county, unit, table, key, before_year: int, column="actual") -> dict:
+        """{year: value} of one row's ``column`` at the end of each year before ``before_year``."""
+        found = self.year_ends(county, unit, before_year).get((table, key), {})
+        return {year: values.get(column) for year, values in found.items()}

@@ -12,7 +12,7 @@ import os
 import secrets
 from pathlib import Path
 
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"   # 2: 主要指标 gained 往年累计完成 (plan_cumulative indicators)
 MARKER = "workbook-tool 模板标识"
 META_SHEET = "_meta"
 ENV_KEY = "WORKBOOK_TOOL_SECRET"

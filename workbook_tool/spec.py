@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import functools
+import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,11 +16,12 @@ from typing import Optional
 
 import yaml
 
-from .desk import UNKNOWN_ENCODING, DeskError, read_text
+from .desk import UNKNOWN_ENCODING, decode_text
 
 TABLE_KEYS = ("indicators", "tasks", "projects", "problems")
 DIRECTIONS = ("higher", "lower")
-KINDS = ("cumulative", "level")
+KINDS = ("cumulative", "level", "plan_cumulative")
+KIND_NAMES = "cumulative（本年累计）、level（水平值）或 plan_cumulative（规划期累计：单位报本年累计，按规划期合计）"
 
 
 class SpecError(Exception):
@@ -86,6 +88,19 @@ _LineLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_str)
 
 # -- the model ------------------------------------------------------------------
 
+CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"   # no 0/O, 1/I: read aloud over the phone
+
+
+def default_unit_code(name: str) -> str:
+    """A short code derived from the unit's name only: never from its place in the registry."""
+    n = int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "big")
+    chars = []
+    for _ in range(4):
+        n, r = divmod(n, len(CODE_ALPHABET))
+        chars.append(CODE_ALPHABET[r])
+    return "".join(chars)
+
+
 @dataclass(frozen=True)
 class Unit:
     name: str
@@ -93,6 +108,25 @@ class Unit:
     contact: str = ""
     phone: str = ""
     email: str = ""
+    code: str = ""            # used in problem numbers; default derived from the name
+
+
+# -- values by plan year -----------------------------------------------------------
+# Wherever the spec takes one value it may take {year: value}. A single value means
+# every year. A year without its own value takes the nearest earlier year's value,
+# else the key's default (what a spec without the key would give).
+
+def resolve_year(by_year: tuple, default, year):
+    """(value, the year it comes from, or None for the default) for ``year``."""
+    if year is None or not by_year:
+        return default, None
+    best = (default, None)
+    for y, value in by_year:
+        if y == year:
+            return value, y
+        if y < year:
+            best = (value, y)
+    return best
 
 
 @dataclass(frozen=True)
@@ -104,21 +138,46 @@ class Indicator:
     year: int
     direction: str
     kind: str
-    annual: float
+    annual: float             # the default 年度目标 (one value for every year)
     units: tuple
-    plan: tuple = ()  # ((month, cumulative value), ...)
+    plan: tuple = ()          # default plan: ((month, cumulative value), ...)
+    annual_by_year: tuple = ()  # ((year, value), ...) when the spec gives 年度目标 per year
+    plan_by_year: tuple = ()    # ((year, ((month, value), ...)), ...)
+    plan_start: int = 0       # first plan year: where a plan_cumulative total starts
 
-    def planned_share(self, month: int) -> float:
-        """序时进度 for the given month (0..1)."""
+    def annual_for(self, year: Optional[int]) -> float:
+        return resolve_year(self.annual_by_year, self.annual, year)[0]
+
+    def plan_for(self, year: Optional[int]) -> tuple:
+        """The month plan of ``year``; a year without its own plan has none (序时 = month/12):
+        an earlier year's plan was measured against that year's 年度目标."""
+        if not self.plan_by_year:
+            return self.plan
+        return dict(self.plan_by_year).get(year, ())
+
+    def planned_share(self, period) -> float:
+        """序时进度 (0..1) of a period (anything with .year and .month; a bare month number
+        means the default values, as before per-year specs)."""
+        year, month = (None, period) if isinstance(period, int) else (period.year, period.month)
         if self.direction == "lower" or self.kind == "level":
             return 1.0
-        if self.plan and self.annual:
+        if self.kind == "plan_cumulative" and year is not None:
+            return self.plan_share(year, month)
+        plan, annual = self.plan_for(year), self.annual_for(year)
+        if plan and annual:
             done = 0.0
-            for m, value in self.plan:
+            for m, value in plan:
                 if m <= month:
                     done = value
-            return round(done / self.annual, 6)
+            return round(done / annual, 6)
         return round(month / 12, 6)
+
+    def plan_share(self, year: int, month: int) -> float:
+        """Months elapsed since the plan began ÷ the plan's months (up to the target year)."""
+        start = self.plan_start or year
+        months = max(1, (self.year - start + 1) * 12)
+        elapsed = (year - start) * 12 + month
+        return round(min(1.0, max(0.0, elapsed / months)), 6)
 
 
 @dataclass(frozen=True)
@@ -129,6 +188,25 @@ class Task:
     due: Optional[dt.date]
     units: tuple
     partners: tuple = ()
+    milestone_by_year: tuple = ()
+    due_by_year: tuple = ()
+    recurring: bool = False   # 每年滚动: restarts each year; otherwise a one-off task
+
+    def milestone_for(self, year: Optional[int]) -> str:
+        return resolve_year(self.milestone_by_year, self.milestone, year)[0]
+
+    def due_for(self, year: Optional[int]) -> Optional[dt.date]:
+        due = resolve_year(self.due_by_year, self.due, year)[0]
+        if self.recurring and due is not None and year is not None and due.year != year:
+            due = _same_day(due, year)   # a recurring task is due on the same day each year
+        return due
+
+
+def _same_day(day: dt.date, year: int) -> dt.date:
+    try:
+        return day.replace(year=year)
+    except ValueError:                  # 29 February
+        return day.replace(year=year, day=28)
 
 
 @dataclass(frozen=True)
@@ -140,6 +218,10 @@ class MajorProject:
     total_investment: Optional[float]
     annual_plan: Optional[float]
     planned_start: Optional[dt.date]
+    annual_plan_by_year: tuple = ()
+
+    def annual_plan_for(self, year: Optional[int]) -> Optional[float]:
+        return resolve_year(self.annual_plan_by_year, self.annual_plan, year)[0]
 
 
 @dataclass(frozen=True)
@@ -210,10 +292,20 @@ class Spec:
     def unit(self, name: str) -> Unit:
         return self._by_name[name]
 
-    @functools.cached_property
-    def unit_numbers(self) -> dict:
-        """Registry position (1-based) of every unit: used in problem numbers."""
-        return {u.name: i for i, u in enumerate(self.units, start=1)}
+    def unit_code(self, name: str) -> str:
+        """The unit's code in problem numbers: its own, never its place in the registry."""
+        return self._by_name[name].code or default_unit_code(name)
+
+    @property
+    def years_in_use(self) -> tuple:
+        """Plan years from the first up to the latest year the spec gives values for."""
+        y0, y1 = self.plan_years
+        last = max([y0] + [y for p in self.projects for y in _years_given(p)])
+        return tuple(range(y0, min(last, y1) + 1))
+
+    def year_warnings(self, year: int) -> list:
+        """Values missing for ``year`` where the spec gives values by year, and what is used instead."""
+        return year_warnings(self, year)
 
     @functools.cached_property
     def responsible_set(self) -> frozenset:
@@ -246,14 +338,14 @@ COUNTY_KEYS = {"county", "code", "issuer", "office", "plan_years", "tables", "de
                "lights", "blank_rows", "units", "groups", "limits"}
 COUNTY_REQUIRED = {"county", "code", "plan_years", "tables", "units"}
 OFFICE_KEYS = {"host_unit", "contact", "phone", "email"}
-UNIT_KEYS = {"name", "aliases", "contact", "phone", "email"}
+UNIT_KEYS = {"name", "aliases", "contact", "phone", "email", "code"}
 PROJECT_KEYS = {"no", "name", "convener", "lead_units", "units", "goal", "indicators", "tasks",
                 "major_projects", "problems"}
 PROJECT_REQUIRED = {"no", "name", "convener", "lead_units", "units", "goal"}
 INDICATOR_KEYS = {"id", "name", "measure", "target", "year", "direction", "kind", "annual",
                   "plan", "units"}
 INDICATOR_REQUIRED = {"id", "name", "measure", "target", "year", "direction"}
-TASK_KEYS = {"id", "name", "milestone", "due", "units", "partners"}
+TASK_KEYS = {"id", "name", "milestone", "due", "units", "partners", "recurring"}
 TASK_REQUIRED = {"id", "name"}
 MAJOR_KEYS = {"id", "name", "content", "owner", "total_investment", "annual_plan", "planned_start"}
 MAJOR_REQUIRED = {"id", "name", "owner", "total_investment", "annual_plan"}
@@ -284,23 +376,59 @@ def _line(node, key=None):
 
 def load_spec(folder) -> Spec:
     """Load and validate ``specs/<county>/``; raise SpecError with every problem."""
+    return parse_spec(read_spec_sources(folder), folder)
+
+
+def read_spec_sources(folder) -> dict:
+    """{relative path: text} of a spec folder: county.yaml and projects/*.yaml.
+
+    A file that is not UTF-8 is kept as bytes, for parse_spec to report."""
     folder = Path(folder)
-    out = _Collector(folder)
     county_file = folder / "county.yaml"
     if not folder.is_dir():
         raise SpecError([f"{folder}: 找不到规格文件夹。请用 --spec 指定如 specs/shengsi 的文件夹。"])
     if not county_file.is_file():
         raise SpecError([f"{county_file}: 找不到 county.yaml。每个县的规格文件夹需要一个 county.yaml。"])
-    doc = _read_yaml(county_file, out)
+    paths = [county_file]
+    if (folder / "projects").is_dir():
+        paths += sorted((folder / "projects").glob("*.yaml"))
+    texts = {}
+    for path in paths:
+        data = path.read_bytes()
+        text = decode_text(data)          # UTF-8 with or without BOM, or GBK as Chinese Windows saves it
+        texts[path.relative_to(folder).as_posix()] = data if text is None else text
+    return texts
+
+
+def spec_digest(texts: dict) -> str:
+    """sha256 over a spec's sources (relative paths and contents), for snapshots."""
+    h = hashlib.sha256()
+    for rel in sorted(texts):
+        data = texts[rel] if isinstance(texts[rel], bytes) else texts[rel].encode("utf-8")
+        h.update(rel.encode("utf-8") + b"\0" + str(len(data)).encode() + b"\0" + data)
+    return h.hexdigest()
+
+
+def parse_spec(texts: dict, folder="spec") -> Spec:
+    """Parse and validate a spec from its sources {relative path: text} (as read_spec_sources
+    gives them, or as kept in a snapshot); ``folder`` names the files in messages."""
+    folder = Path(folder)
+    out = _Collector(folder)
+    county_file = folder / "county.yaml"
+    if "county.yaml" not in texts:
+        raise SpecError([f"{county_file}: 找不到 county.yaml。每个县的规格文件夹需要一个 county.yaml。"])
+    doc = _read_yaml(county_file, texts["county.yaml"], out)
     if doc is None:
         raise SpecError(out.problems)
     base = _load_county(doc, county_file, out)
-    project_files = sorted((folder / "projects").glob("*.yaml")) if (folder / "projects").is_dir() else []
+    project_files = sorted(rel for rel in texts if rel.startswith("projects/") and rel.endswith(".yaml")
+                           and "/" not in rel[len("projects/"):])
     if not project_files:
         out.add(county_file, 1, "没有工程文件：请在 projects/ 下为每项工程建一个 .yaml 文件。")
     projects = []
-    for path in project_files:
-        pdoc = _read_yaml(path, out)
+    for rel in project_files:
+        path = folder / rel
+        pdoc = _read_yaml(path, texts[rel], out)
         if pdoc is not None and base is not None:
             project = _load_project(pdoc, path, base, out)
             if project is not None:
@@ -313,10 +441,8 @@ def load_spec(folder) -> Spec:
     return Spec(**{**base, "projects": tuple(projects), "folder": str(folder)})
 
 
-def _read_yaml(path: Path, out: _Collector):
-    try:
-        text = read_text(path)           # UTF-8 with or without BOM, or GBK as Chinese Windows saves it
-    except DeskError:
+def _read_yaml(path: Path, text, out: _Collector):
+    if isinstance(text, bytes):          # none of UTF-8 (BOM or not), UTF-16 or GBK fits
         out.add(path, 1, UNKNOWN_ENCODING)
         return None
     try:
@@ -396,6 +522,91 @@ def _list_of_text(node, key, path, out):
     return [v.strip() for v in value]
 
 
+def _number_value(value, key, line, path, out):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        out.add(path, line, f"{key!r} 应为数字，不能是 {value!r}。")
+        return None
+    return float(value)
+
+
+def _text_value(value, key, line, path, out):
+    if value is None:
+        return ""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str):
+        out.add(path, line, f"{key!r} 应为文字（分年度写作 {{2024: 文字}}）。")
+        return ""
+    return value.strip()
+
+
+def _date_value(value, key, line, path, out):
+    if value in (None, ""):
+        return None
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        out.add(path, line, f"{key!r} 应为日期 YYYY-MM-DD，不能是 {value!r}。")
+        return None
+
+
+def _plan_value(raw_plan, line, path, out):
+    """{month: cumulative planned value} → ((month, value), ...)."""
+    if raw_plan is None:
+        return ()
+    if isinstance(raw_plan, dict) and all(str(k).isdigit() for k in raw_plan):
+        raw_plan = {int(k): v for k, v in raw_plan.items()}
+    if (not isinstance(raw_plan, dict)
+            or not all(isinstance(k, int) and 1 <= k <= 12 for k in raw_plan)
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in raw_plan.values())):
+        out.add(path, line, "plan 应为 {月份: 累计计划值}，月份 1–12，如 {3: 25, 6: 55}；"
+                            "分年度写作 {2024: {3: 10, 6: 25}}。")
+        return ()
+    plan = tuple(sorted((k, float(v)) for k, v in raw_plan.items()))
+    values = [v for _, v in plan]
+    if values != sorted(values):
+        out.add(path, line, "plan 是累计计划，后面月份的值不能小于前面的。")
+    return plan
+
+
+def _is_year_key(key) -> bool:
+    return isinstance(key, (str, int)) and not isinstance(key, bool) and str(key).isdigit() \
+        and int(key) >= 2000
+
+
+def _by_year(node, key, path, out, plan_years, parse):
+    """A value, or {year: value} (years ≥ 2000) → (single value, ((year, value), ...)).
+
+    ``parse(value, line)`` checks and converts one value (reporting on ``out``)."""
+    value = node.get(key)
+    if not (isinstance(value, dict) and value and all(_is_year_key(k) for k in value)):
+        return parse(value, _line(node, key)), ()
+    y0, y1 = plan_years
+    years = []
+    for k, v in value.items():
+        year = int(k)
+        if not y0 <= year <= y1:
+            out.add(path, _line(value, k), f"{key} 中的年份 {year} 不在规划年度 {y0}—{y1} 内。")
+            continue
+        years.append((year, parse(v, _line(value, k))))
+    return None, tuple(sorted(years))
+
+
+def _years_given(project) -> set:
+    years = set()
+    for ind in project.indicators:
+        years.update(y for y, _ in ind.annual_by_year)
+        years.update(y for y, _ in ind.plan_by_year)
+    for task in project.tasks:
+        years.update(y for y, _ in task.milestone_by_year)
+        years.update(y for y, _ in task.due_by_year)
+    for major in project.major_projects:
+        years.update(y for y, _ in major.annual_plan_by_year)
+    return years
+
+
 def _load_county(doc, path, out):
     _check_keys(doc, COUNTY_KEYS, COUNTY_REQUIRED, path, out, "county.yaml ")
     code = _text(doc, "code", path, out)
@@ -467,6 +678,7 @@ def _load_county(doc, path, out):
 
     units = []
     names = {}
+    codes = {}
     raw_units = doc.get("units") or []
     if not isinstance(raw_units, list):
         out.add(path, _line(doc, "units"), "units 应为单位列表。")
@@ -487,8 +699,17 @@ def _load_county(doc, path, out):
         email = _text(node, "email", path, out)
         if email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
             out.add(path, _line(node, "email"), f"邮箱地址 {email!r} 格式不对。")
+        unit_code = _text(node, "code", path, out)
+        if unit_code and not re.fullmatch(r"[0-9A-Za-z]{1,8}", unit_code):
+            out.add(path, _line(node, "code"), f"单位代码 {unit_code!r} 只能用 1–8 个英文字母或数字。")
+        unit_code = unit_code.upper() or default_unit_code(name)
+        if unit_code in codes:
+            out.add(path, _line(node, "code") if "code" in node else _line(node, "name"),
+                    f"单位代码 {unit_code} 与 {codes[unit_code]!r} 重复：问题编号要靠它区分单位。"
+                    f"请给其中一个单位写上不同的 code（1–8 个字母或数字）。")
+        codes.setdefault(unit_code, name)
         units.append(Unit(name=name, aliases=tuple(aliases), contact=_text(node, "contact", path, out),
-                          phone=_text(node, "phone", path, out), email=email))
+                          phone=_text(node, "phone", path, out), email=email, code=unit_code))
 
     def resolve(name):
         for u in units:
@@ -636,46 +857,56 @@ def _load_project(doc, path, base, out):
                     f"direction 只能是 higher（越高越好）或 lower（越低越好），不能是 {direction!r}。")
         kind = node.get("kind", "level")
         if kind not in KINDS:
-            out.add(path, _line(node, "kind"),
-                    f"kind 只能是 cumulative（累计）或 level（水平值），不能是 {kind!r}。")
+            out.add(path, _line(node, "kind"), f"kind 只能是 {KIND_NAMES}，不能是 {kind!r}。")
         year = node.get("year")
         if not isinstance(year, int) or isinstance(year, bool) or not 2000 <= year <= 2100:
             out.add(path, _line(node, "year"), f"year 应为目标年份，如 2027，不能是 {year!r}。")
             year = 0
-        annual = _number(node, "annual", path, out)
+        if kind == "plan_cumulative":
+            if direction == "lower":
+                out.add(path, _line(node, "kind"), "plan_cumulative（规划期累计）指标只能是 direction: higher。")
+            if "plan" in node:
+                out.add(path, _line(node, "plan"), "plan_cumulative 指标的序时进度按规划期已过月份计算，"
+                        "不能再写 plan；请删去 plan，或改用 kind: cumulative。")
+            if year and not base["plan_years"][0] <= year <= base["plan_years"][1]:
+                out.add(path, _line(node, "year"), f"plan_cumulative 指标的目标年份应在规划年度 "
+                        f"{base['plan_years'][0]}—{base['plan_years'][1]} 内。")
+        annual, annual_by_year = _by_year(
+            node, "annual", path, out, base["plan_years"],
+            lambda v, line: _number_value(v, "annual", line, path, out))
         if annual is None and target is not None:
             span = base["plan_years"][1] - base["plan_years"][0] + 1
-            annual = round(target / span, 4) if kind == "cumulative" and year == base["plan_years"][1] \
-                else target
-        plan = ()
-        raw_plan = node.get("plan")
-        if raw_plan is not None:
-            if isinstance(raw_plan, dict) and all(str(k).isdigit() for k in raw_plan):
-                raw_plan = {int(k): v for k, v in raw_plan.items()}
-            if (not isinstance(raw_plan, dict)
-                    or not all(isinstance(k, int) and 1 <= k <= 12 for k in raw_plan)
-                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                               for v in raw_plan.values())):
-                out.add(path, _line(node, "plan"), "plan 应为 {月份: 累计计划值}，月份 1–12，如 {3: 25, 6: 55}。")
-            else:
-                plan = tuple(sorted((k, float(v)) for k, v in raw_plan.items()))
-                values = [v for _, v in plan]
-                if values != sorted(values):
-                    out.add(path, _line(node, "plan"), "plan 是累计计划，后面月份的值不能小于前面的。")
+            annual = round(target / span, 4) \
+                if kind in ("cumulative", "plan_cumulative") and year == base["plan_years"][1] else target
+        plan, plan_by_year = _by_year(node, "plan", path, out, base["plan_years"],
+                                      lambda v, line: _plan_value(v, line, path, out))
         indicators.append(Indicator(
             id=str(node.get("id", "")), name=_text(node, "name", path, out),
             measure=_text(node, "measure", path, out), target=target or 0.0, year=year,
             direction=direction, kind=kind, annual=annual or 0.0,
-            units=owners(node, "units", lead), plan=plan,
+            units=owners(node, "units", lead), plan=plan or (),
+            annual_by_year=tuple((y, v or 0.0) for y, v in annual_by_year),
+            plan_by_year=plan_by_year, plan_start=base["plan_years"][0],
         ))
         _remember_id(node, path, out)
 
     tasks = []
     for node in items("tasks", TASK_KEYS, TASK_REQUIRED, "重点任务"):
+        milestone, milestone_by_year = _by_year(
+            node, "milestone", path, out, base["plan_years"],
+            lambda v, line: _text_value(v, "milestone", line, path, out))
+        due, due_by_year = _by_year(node, "due", path, out, base["plan_years"],
+                                    lambda v, line: _date_value(v, "due", line, path, out))
+        recurring = node.get("recurring", False)
+        if not isinstance(recurring, bool):
+            out.add(path, _line(node, "recurring"),
+                    f"recurring 只能是 true（每年滚动的任务）或 false（一次性任务），不能是 {recurring!r}。")
+            recurring = False
         tasks.append(Task(
             id=str(node.get("id", "")), name=_text(node, "name", path, out),
-            milestone=_text(node, "milestone", path, out), due=_date(node, "due", path, out),
+            milestone=milestone or "", due=due,
             units=owners(node, "units", lead), partners=unit_list(node, "partners"),
+            milestone_by_year=milestone_by_year, due_by_year=due_by_year, recurring=recurring,
         ))
         _remember_id(node, path, out)
 
@@ -684,12 +915,16 @@ def _load_project(doc, path, base, out):
         owner = owners(node, "owner", ())
         if "owner" in node and not owner:
             owner = ()
+        annual_plan, annual_plan_by_year = _by_year(
+            node, "annual_plan", path, out, base["plan_years"],
+            lambda v, line: _number_value(v, "annual_plan", line, path, out))
         majors.append(MajorProject(
             id=str(node.get("id", "")), name=_text(node, "name", path, out),
             content=_text(node, "content", path, out), owner=owner[0] if owner else "",
             total_investment=_number(node, "total_investment", path, out),
-            annual_plan=_number(node, "annual_plan", path, out),
+            annual_plan=annual_plan,
             planned_start=_date(node, "planned_start", path, out),
+            annual_plan_by_year=annual_plan_by_year,
         ))
         _remember_id(node, path, out)
 
@@ -750,20 +985,67 @@ def _check_projects(loaded, base, out):
     base.pop("_names", None)
 
 
+def _shown(value) -> str:
+    if value is None or value == "" or value == ():
+        return "空"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, tuple):
+        return "{" + ", ".join(f"{m}: {v:g}" for m, v in value) + "}"
+    return str(value)
+
+
+def year_warnings(spec: Spec, year: int) -> list:
+    """One line per value the spec gives by year but not for ``year``, saying what is used instead."""
+    lines = []
+
+    def gap(project, what, item, key, label, by_year, value, source):
+        if not by_year or year in dict(by_year):
+            return
+        if source is not None:
+            instead = f"沿用 {source} 年的 {_shown(value)}"
+        elif key == "plan":
+            instead = "不按月度计划，序时进度按 月份/12 计算"
+        else:
+            instead = f"使用默认值 {_shown(value)}"
+        lines.append(f"{Path(project.file).name} {what} {item.id}（{item.name}）：没有 {year} 年的 {key}"
+                     f"（{label}），{instead}。如需 {year} 年的值，请在 {key} 中加上 {year}: …")
+
+    for p in spec.projects:
+        for ind in p.indicators:
+            gap(p, "指标", ind, "annual", "年度目标", ind.annual_by_year,
+                *resolve_year(ind.annual_by_year, ind.annual, year))
+            gap(p, "指标", ind, "plan", "月度计划", ind.plan_by_year, (), None)
+        for task in p.tasks:
+            gap(p, "重点任务", task, "milestone", "节点目标", task.milestone_by_year,
+                *resolve_year(task.milestone_by_year, task.milestone, year))
+            due, source = resolve_year(task.due_by_year, task.due, year)
+            gap(p, "重点任务", task, "due", "计划完成时间", task.due_by_year, task.due_for(year), source)
+        for major in p.major_projects:
+            gap(p, "重大项目", major, "annual_plan", "年度计划投资", major.annual_plan_by_year,
+                *resolve_year(major.annual_plan_by_year, major.annual_plan, year))
+    return lines
+
+
 def spec_as_json(spec: Spec) -> dict:
     """The loaded, normalised spec as plain JSON data."""
     def date(d):
         return d.isoformat() if d else None
 
+    def years(by_year, convert=lambda v: v):
+        return {str(y): convert(v) for y, v in by_year}
+
     return {
         "county": spec.county,
         "code": spec.code,
+        "years_in_use": list(spec.years_in_use),
+        "warnings": [line for year in spec.years_in_use for line in spec.year_warnings(year)],
         "issuer": spec.issuer,
         "plan_years": list(spec.plan_years),
         "tables": list(spec.tables),
         "deadline_day": spec.deadline_day,
         "lights": {"yellow": spec.yellow},
-        "units": [{"name": u.name, "aliases": list(u.aliases), "contact": u.contact,
+        "units": [{"name": u.name, "code": u.code, "aliases": list(u.aliases), "contact": u.contact,
                    "phone": u.phone, "email": u.email} for u in spec.units],
         "groups": {k: list(v) for k, v in spec.groups.items()},
         "projects": [{
@@ -772,12 +1054,18 @@ def spec_as_json(spec: Spec) -> dict:
             "indicators": [{
                 "id": i.id, "name": i.name, "measure": i.measure, "target": i.target,
                 "year": i.year, "direction": i.direction, "kind": i.kind, "annual": i.annual,
-                "plan": {str(m): v for m, v in i.plan}, "units": list(i.units),
+                "annual_by_year": years(i.annual_by_year),
+                "plan": {str(m): v for m, v in i.plan},
+                "plan_by_year": years(i.plan_by_year, lambda plan: {str(m): v for m, v in plan}),
+                "units": list(i.units),
             } for i in p.indicators],
-            "tasks": [{"id": t.id, "name": t.name, "milestone": t.milestone, "due": date(t.due),
+            "tasks": [{"id": t.id, "name": t.name, "milestone": t.milestone,
+                       "milestone_by_year": years(t.milestone_by_year), "due": date(t.due),
+                       "due_by_year": years(t.due_by_year, date), "recurring": t.recurring,
                        "units": list(t.units), "partners": list(t.partners)} for t in p.tasks],
             "major_projects": [{"id": m.id, "name": m.name, "content": m.content, "owner": m.owner,
                                 "total_investment": m.total_investment, "annual_plan": m.annual_plan,
+                                "annual_plan_by_year": years(m.annual_plan_by_year),
                                 "planned_start": date(m.planned_start)} for m in p.major_projects],
             "problems": [{"id": q.id, "description": q.description, "raised": date(q.raised),
                           "units": list(q.units), "measures": q.measures, "due": date(q.due)}

@@ -12,7 +12,7 @@ from .checks import recompute
 from .desk import Period
 from .rows import Row
 from .tables import TABLES
-from .template import unit_rows
+from .template import plan_cumulative_ids, unit_rows
 
 THIS_PERIOD = "本期"
 NOT_REPORTED = "未报"
@@ -39,7 +39,8 @@ def units_data_for(spec, ledger, period: Period) -> list:
     for unit in spec.responsible_units:
         state = states.get(unit, {})
         rows = []
-        for table_rows in unit_rows(spec, unit, period, list(state.values()),
+        earlier, finished = earlier_years(ledger, spec, unit, period.year)
+        for table_rows in unit_rows(spec, unit, period, list(state.values()), earlier, finished,
                                     keep_closed_from=str(period)).values():
             for r in table_rows:
                 if r.kind == "blank":
@@ -54,3 +55,19 @@ def units_data_for(spec, ledger, period: Period) -> list:
         status = NOT_REPORTED if latest is None else (THIS_PERIOD if latest == str(period) else carried(latest))
         out.append(UnitData(unit, status, latest, rows))
     return out
+
+
+def earlier_years(ledger, spec, unit, year) -> tuple:
+    """(earlier, finished) for unit_rows from the ledger's year-end values before ``year``:
+    the sum of each plan_cumulative indicator's year-end 本年累计 over the earlier plan years,
+    and the tasks the unit reported 已完成 at the end of the latest earlier year it reported them."""
+    y0 = spec.plan_years[0]
+    ends = ledger.year_ends(spec.code, unit, year)
+    earlier = {}
+    for ind_id in plan_cumulative_ids(spec, unit):
+        values = ends.get(("indicators", ind_id), {})
+        earlier[ind_id] = sum(v.get("actual") or 0.0 for y, v in values.items()
+                              if y >= y0 and isinstance(v.get("actual"), (int, float)))
+    finished = {key for (table, key), values in ends.items()
+                if table == "tasks" and values[max(values)].get("state") == "已完成"}
+    return earlier, finished

@@ -76,6 +76,9 @@ INDICATORS = Table(
         _c("year", "目标年份", "number", width=8, num_format="0"),
         _c("annual", "年度目标", "number", width=10),
         _c("actual", "本年累计完成", "number", INPUT, width=12, required=True),
+        # plan_cumulative indicators only: earlier plan years' accepted year-end values (from the
+        # ledger); 完成率 is then (往年累计完成 + 本年累计完成) ÷ 规划目标
+        _c("earlier", "往年累计完成", "number", width=11),
         _c("rate", "完成率", "formula", FORMULA, width=9),
         _c("schedule", "序时进度", "formula", FORMULA, width=9),
         _c("light", "亮灯", "formula", FORMULA, width=6),
@@ -157,6 +160,18 @@ def indicator_rate(actual, annual, direction):
             return 1.0
         return annual / actual
     return actual / annual
+
+
+def indicator_row_rate(values, direction, kind):
+    """完成率 of an indicator row: a plan_cumulative indicator adds the earlier plan years'
+    values to this year's and measures the total against the plan target (规划目标)."""
+    actual = values.get("actual")
+    actual = actual if isinstance(actual, (int, float)) and not isinstance(actual, bool) else None
+    if kind == "plan_cumulative":
+        earlier = values.get("earlier")
+        earlier = earlier if isinstance(earlier, (int, float)) else 0.0
+        return indicator_rate(None if actual is None else earlier + actual, values.get("target"), direction)
+    return indicator_rate(actual, values.get("annual"), direction)
 
 
 def light(rate, schedule, yellow_points):

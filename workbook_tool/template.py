@@ -13,7 +13,8 @@ from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
 from . import signing
 from .desk import Period, write_file
-from .tables import (FORMULA, INPUT, LOCKED, NEW, TABLES, indicator_rate, investment_rate, light,
+from .rows import Row as LedgerRow
+from .tables import (FORMULA, INPUT, LOCKED, NEW, TABLES, indicator_row_rate, investment_rate, light,
                      tables_of)
 
 HEADER_ROWS = 3            # title, unit line, column headers; data start on the 4th row
@@ -38,10 +39,15 @@ class Row:
     extra: dict = field(default_factory=dict)
 
     def is_input(self, col) -> bool:
-        return col.mode == INPUT or (col.mode == NEW and self.kind == "blank")
+        return col.mode == INPUT or (col.mode == NEW and (self.kind == "blank" or col.key in self.opened))
 
     def is_locked(self, col) -> bool:
-        return col.mode == LOCKED or (col.mode == NEW and self.kind != "blank")
+        return col.mode == LOCKED or (col.mode == NEW and self.kind != "blank" and col.key not in self.opened)
+
+    @property
+    def opened(self) -> tuple:
+        """NEW columns the unit fills again on a carried row (a new year's 年度计划投资)."""
+        return tuple(self.extra.get("open", ()))
 
 
 # -- canonical cell values -------------------------------------------------------------
@@ -99,16 +105,63 @@ def rows_from_records(records, inputs=None) -> dict:
 
 # -- rows of one unit ----------------------------------------------------------------------
 
-def unit_index(spec, unit: str) -> int:
-    return spec.unit_numbers[unit]
+def problem_code(spec, project, unit: str, period: Period, n: int) -> str:
+    """问题编号 of a blank problem row: project, period, the unit's own code, slot.
+
+    Nothing in it depends on where the unit stands in the registry."""
+    return f"{project.no:02d}-{period.year % 100:02d}{period.month:02d}-{spec.unit_code(unit)}-{n}"
 
 
-def unit_rows(spec, unit: str, period: Period, carry=(), keep_closed_from: str | None = None) -> dict:
+def plan_cumulative_ids(spec, unit: str) -> list:
+    """Ids of the plan_cumulative indicators ``unit`` reports (their earlier years come from the ledger)."""
+    return [ind.id for p in spec.projects_of(unit) for ind in p.indicators
+            if ind.kind == "plan_cumulative" and unit in ind.units]
+
+
+def rollover(row: Row, old: LedgerRow, period: Period, task=None) -> bool:
+    """Adjust a row carried across a plan-year boundary; False when it leaves the template.
+
+    Year-to-date values (本年累计, 本年累计完成投资) start afresh. A recurring task (每年滚动)
+    starts the year at 未启动; a one-off task completed in an earlier year leaves later
+    years' templates (it stays in the ledger's history), unless the spec re-targets it to
+    this year or later; a one-off task not completed carries on. Locked values (this year's
+    年度目标, 年度计划投资, 节点目标) come from the spec, never from last year's row; a project
+    the unit added itself gets its 年度计划投资 cell open again for the new year.
+    """
+    for key in ("actual", "invested"):
+        if key in row.values:
+            row.values[key] = None
+    if row.table == "projects" and row.kind == "carried":
+        row.values["plan"] = None        # a project the unit added: it gives the new year's plan
+        row.extra["open"] = ["plan"]
+    if row.table != "tasks":
+        return True
+    completed = old.values.get("state") == "已完成"
+    due = row.values.get("due")
+    retargeted = isinstance(due, dt.date) and due >= dt.date(period.year, 1, 1)
+    if task is not None and task.recurring or completed and retargeted:
+        for key in ("progress", "done", "issues"):
+            row.values[key] = None
+        row.values["state"] = "未启动"
+        return True
+    return not completed
+
+
+def _retargeted(task, year) -> bool:
+    due = task.due_for(year)
+    return due is not None and due >= dt.date(year, 1, 1)
+
+
+def unit_rows(spec, unit: str, period: Period, carry=(), earlier=None, finished=(),
+              keep_closed_from: str | None = None) -> dict:
     """{table key: [Row]} for ``unit`` in ``period``, carried values pre-filled.
 
     ``carry``: the unit's latest accepted state of each row (ledger rows). Problems closed in
     an earlier period leave the list; ``keep_closed_from`` (a period) keeps those closed from
     that period on (the master shows what was closed this month).
+    ``earlier``: {indicator id: sum of the earlier plan years' accepted year-end values} for
+    the unit's plan_cumulative indicators. ``finished``: keys of tasks the unit reported
+    已完成 at the end of an earlier year. Both come from the ledger (Ledger.year_end_values).
     """
 
     def is_gone(old) -> bool:
@@ -117,24 +170,25 @@ def unit_rows(spec, unit: str, period: Period, carry=(), keep_closed_from: str |
 
     carried = {(c.table, c.key): c for c in carry}
     rows = {t.key: [] for t in tables_of(spec)}
-    month = period.month
+    year = period.year
+    earlier = earlier or {}
 
-    def prefill(row: Row):
+    def prefill(row: Row, item=None) -> bool:
+        """Pre-fill from the carried row; False when the row leaves this year's template."""
         old = carried.get((row.table, row.key))
         if old is None:
-            return
+            return True
         same_year = old.period[:4] == str(period.year)
         for col in TABLES[row.table].columns:
             if not row.is_input(col) and not (col.mode == NEW and row.kind == "carried"):
                 continue
             value = old.values.get(col.key)
-            if col.key in ("actual", "invested") and not same_year:
-                value = None           # cumulative within the year: January starts afresh
             if col.key in row.values and row.values[col.key] not in (None, "") and col.mode != INPUT:
                 continue
             row.values[col.key] = typed(col, value)
         row.extra["prev"] = {k: canon(v) for k, v in old.values.items()
                              if k in ("actual", "invested", "state") and same_year}
+        return same_year or rollover(row, old, period, item)
 
     for project in spec.projects_of(unit):
         pname = project.name
@@ -144,23 +198,28 @@ def unit_rows(spec, unit: str, period: Period, carry=(), keep_closed_from: str |
                     continue
                 row = Row("indicators", ind.id, project.no, "spec", {
                     "project": pname, "name": ind.name, "measure": ind.measure,
-                    "target": ind.target, "year": ind.year, "annual": ind.annual,
+                    "target": ind.target, "year": ind.year, "annual": ind.annual_for(year),
+                    "earlier": (float(earlier.get(ind.id, 0.0)) if ind.kind == "plan_cumulative" else None),
                     "units": "、".join(ind.units),
                 }, {"direction": ind.direction, "kind": ind.kind,
-                    "schedule": ind.planned_share(month), "yellow": spec.yellow})
+                    "schedule": ind.planned_share(period), "yellow": spec.yellow})
                 prefill(row)
                 rows["indicators"].append(row)
         if spec.uses("tasks"):
             for task in project.tasks:
                 if unit not in task.units:
                     continue
+                old = carried.get(("tasks", task.id))
+                if (task.id in finished and not task.recurring and not _retargeted(task, year)
+                        and (old is None or old.period[:4] != str(year))):
+                    continue             # a one-off task completed in an earlier year
                 row = Row("tasks", task.id, project.no, "spec", {
                     "project": pname, "name": task.name, "units": "、".join(task.units),
-                    "partners": "、".join(task.partners), "milestone": task.milestone,
-                    "due": task.due,
+                    "partners": "、".join(task.partners), "milestone": task.milestone_for(year),
+                    "due": task.due_for(year),
                 })
-                prefill(row)
-                rows["tasks"].append(row)
+                if prefill(row, task):
+                    rows["tasks"].append(row)
         if spec.uses("projects"):
             for major in project.major_projects:
                 if major.owner != unit:
@@ -168,7 +227,7 @@ def unit_rows(spec, unit: str, period: Period, carry=(), keep_closed_from: str |
                 row = Row("projects", major.id, project.no, "spec", {
                     "project": pname, "name": major.name, "content": major.content,
                     "owner": major.owner, "total": major.total_investment,
-                    "plan": major.annual_plan, "planned_start": major.planned_start,
+                    "plan": major.annual_plan_for(year), "planned_start": major.planned_start,
                 })
                 prefill(row)
                 rows["projects"].append(row)
@@ -188,8 +247,7 @@ def unit_rows(spec, unit: str, period: Period, carry=(), keep_closed_from: str |
                     rows["problems"].append(row)
             _added_rows(rows["problems"], carry, "problems", project, unit, period, spec.blank_problems,
                         {"project": pname, "units": unit}, prefill, is_gone=is_gone,
-                        code=lambda n: f"{project.no:02d}-{period.year % 100:02d}{period.month:02d}"
-                                       f"-{unit_index(spec, unit):03d}-{n}")
+                        code=lambda n: problem_code(spec, project, unit, period, n))
     return rows
 
 
@@ -202,7 +260,8 @@ def _added_rows(out, carry, table, project, unit, period, blanks, fixed, prefill
         if table == "problems" and is_gone(old):
             continue                     # closed problems leave the list
         row = Row(table, old.key, project.no, "carried", dict(fixed))
-        prefill(row)
+        if not prefill(row):
+            continue
         row.values.update(fixed)
         if "code" in old.values:
             row.values["code"] = old.values["code"]
@@ -360,6 +419,9 @@ def _write_instructions(wb, fmt, spec, unit, period, rows, feedback=()):
         ("", "“越低越好”的指标（如个人负担率）不超过目标即为绿灯。"),
         ("序时进度", f"按已过月份计算：{period.month}/12 = {period.month / 12:.1%}；有月度计划的指标按计划计算。"),
     ]
+    if any(r.extra.get("kind") == "plan_cumulative" for r in rows.get("indicators", [])):
+        lines.append(("规划期累计", "“往年累计完成”有数的指标以整个规划期为目标：只填本年累计完成；完成率 =（往年累计完成"
+                                "＋本年累计完成）÷ 规划目标，序时进度 = 规划期已过月份 ÷ 规划期总月份。"))
     if feedback:
         lines = [("退回意见", f"本单位报送的文件有 {len(feedback)} 处问题，已在表中用红框标出并加批注。"
                              "请逐条修改后保存，再次报送（可直接修改本文件）。")] + \
@@ -457,13 +519,14 @@ def formula_for(table, col, row, r):
     """(formula text, cached value) of a computed cell, the value computed in Python."""
     ref = lambda k: cell_ref(table, k, r)  # noqa: E731
     if table.key == "indicators":
-        actual, annual = row.values.get("actual"), row.values.get("annual")
-        actual = actual if isinstance(actual, (int, float)) else None
-        rate = indicator_rate(actual, annual, row.extra.get("direction"))
+        rate = indicator_row_rate(row.values, row.extra.get("direction"), row.extra.get("kind"))
         schedule = row.extra.get("schedule", 1.0)
         if col.key == "rate":
             a, t = ref("actual"), ref("annual")
-            if row.extra.get("direction") == "lower":
+            if row.extra.get("kind") == "plan_cumulative":
+                e, g = ref("earlier"), ref("target")
+                text = f'=IF(OR({a}="",{g}=0),"",(N({e})+{a})/{g})'
+            elif row.extra.get("direction") == "lower":
                 text = f'=IF({a}="","",IF({a}<=0,1,{t}/{a}))'
             else:
                 text = f'=IF(OR({a}="",{t}=0),"",{a}/{t})'
@@ -596,14 +659,17 @@ def safe_filename(name: str) -> str:
     return re.sub(r'[\\/:*?"<>|\s]+', "_", name).strip("._") or "unit"
 
 
-def generate(spec, period: Period, out_dir, key: bytes, units=None, carry_for=None):
-    """Write every unit's template and the distribution list; return [(unit, path, meta, rows)]."""
+def generate(spec, period: Period, out_dir, key: bytes, units=None, carry_for=None, past_for=None):
+    """Write every unit's template and the distribution list; return [(unit, path, meta, rows)].
+
+    ``past_for(unit)`` → (earlier, finished) as unit_rows takes them (earlier plan years)."""
     out_dir = Path(out_dir)
     wanted = list(units) if units else list(spec.responsible_units)
     results = []
     for unit in wanted:
         carry = carry_for(unit) if carry_for else ()
-        rows = unit_rows(spec, unit, period, carry)
+        earlier, finished = past_for(unit) if past_for else (None, ())
+        rows = unit_rows(spec, unit, period, carry, earlier, finished)
         path = out_dir / f"{safe_filename(unit)}.xlsx"
         meta = write_template(spec, unit, period, rows, key, path)
         results.append((unit, path, meta, rows))

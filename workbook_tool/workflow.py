@@ -9,6 +9,7 @@ from .desk import Desk, DeskError, Period, check_period
 from .ledger import Ledger
 from .spec import load_spec
 from .tables import TABLES
+from .standing import earlier_years
 from .template import generate, unit_rows, write_distribution
 
 # the example counties ship inside the package (package data), so init and demo work from any install
@@ -76,7 +77,8 @@ def generate_templates(root, spec_option, period_text, units=None):
     out_dir = desk.templates(spec.code, period)
     with Ledger(desk.ledger_path(spec.code)) as ledger:
         carry_for = lambda unit: ledger.carry(spec.code, unit, str(period))  # noqa: E731
-        results = generate(spec, period, out_dir, key, units=units, carry_for=carry_for)
+        past_for = lambda unit: earlier_years(ledger, spec, unit, period.year)  # noqa: E731
+        results = generate(spec, period, out_dir, key, units=units, carry_for=carry_for, past_for=past_for)
         with ledger.transaction():
             for unit, path, meta, _rows in results:
                 ledger.record_issued(spec.code, str(period), unit, meta["nonce"], path.name)
@@ -86,7 +88,7 @@ def generate_templates(root, spec_option, period_text, units=None):
             issued = ledger.issued_units(spec.code, str(period))
             fresh = {r[0] for r in results}
             listed = list(results) + [
-                (u, out_dir / issued[u], None, unit_rows(spec, u, period, carry_for(u)))
+                (u, out_dir / issued[u], None, unit_rows(spec, u, period, carry_for(u), *past_for(u)))
                 for u in spec.responsible_units if u in issued and u not in fresh]
             order = {u: i for i, u in enumerate(spec.responsible_units)}
             listed.sort(key=lambda r: order.get(r[0], len(order)))
