@@ -94,14 +94,17 @@ def init(county, root):
 @friendly
 def check_spec(spec_path, as_json, root):
     """检查规格文件，列出全部问题 / validate a county's spec and summarise it."""
-    from .workflow import spec_summary
+    from .workflow import spec_summary, spec_warnings
     spec = load_spec(Desk(root).spec_folder(spec_path))
     if as_json:
         click.echo(json.dumps(spec_as_json(spec), ensure_ascii=False, indent=2))
         return
     for line in spec_summary(spec):
         click.echo(line)
-    click.echo("规格检查通过。")
+    warnings = spec_warnings(spec)
+    for line in warnings:
+        click.echo(line)
+    click.echo("规格检查通过" + (f"（{len(warnings)} 条警告，见上）。" if warnings else "。"))
 
 
 @main.command()

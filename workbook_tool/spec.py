@@ -761,6 +761,14 @@ def _check_projects(loaded, base, out):
     base.pop("_names", None)
 
 
+PLACEHOLDER = re.compile(r"^\s*(待.{0,8}(确认|确定|补充|填写)|待定|暂无|TBD|TODO|xxx+|？+|\?+)\s*$", re.I)
+
+
+def is_placeholder(text) -> bool:
+    """A contact written as a reminder rather than a value (待办公室确认, 待定, TBD)."""
+    return bool(text) and bool(PLACEHOLDER.match(str(text)))
+
+
 def short_name(name: str, limit: int = 8) -> str:
     """A chart label from a project's full name: quoted slogans and the 工程 suffix dropped.
 

@@ -13,6 +13,7 @@ from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
 from . import signing
 from .desk import Period
+from .spec import is_placeholder
 from .layout import (BODY_FONT, TABLE_PX, TITLE_SIZE, fit_columns, font, footer, natural_width,
                      page_header, print_setup, row_height)
 from .tables import (FORMULA, INPUT, LOCKED, NEW, TABLES, indicator_rate, investment_rate, light,
@@ -342,7 +343,8 @@ def _write_instructions(wb, fmt, spec, unit, period, rows, feedback=(), resubmit
     ws.merge_range(0, 0, 0, 1, f"{spec.county}“十项重大工程”进度表填报说明", fmt.title)
     ws.set_row(0, 32)
     deadline = period.deadline(spec.deadline_day)
-    contact = "　".join(x for x in (spec.office_contact, spec.office_phone, spec.office_email) if x) or "总专班办公室"
+    contact = "　".join(x for x in (spec.office_contact, spec.office_phone, spec.office_email)
+                       if x and not is_placeholder(x)) or "总专班办公室"
     counts = "；".join(f"{TABLES[t].title} {len(rows.get(t, []))} 行" for t in spec.tables)
     projects = "；".join(p.name for p in spec.projects_of(unit))
     yellow = f"{spec.yellow:g}"
