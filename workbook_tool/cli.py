@@ -9,13 +9,15 @@ from pathlib import Path
 
 import click
 
-from . import __version__
-from .desk import Desk, DeskError
+from . import __version__, cli_zh
+from .desk import Desk, DeskError, Period
 from .spec import SpecError, load_spec, spec_as_json
+
+cli_zh.install()           # click's own messages (usage errors, --help headings) in Chinese
 
 
 def root_option(fn):
-    @click.option("--root", type=click.Path(file_okay=False), default=".", show_default=True,
+    @click.option("--root", type=click.Path(file_okay=False), default=".", show_default=True, metavar="DIR",
                   help="办公桌文件夹（specs/、templates/、inbox/、consolidated/ 所在处）/ desk folder.")
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -28,8 +30,28 @@ def spec_option(fn):
                         help="县规格文件夹，如 specs/shengsi / the county's spec folder.")(fn)
 
 
+def _valid_period(ctx, param, value):
+    """A bad period is a usage error (exit status 2) that says what is wrong with it."""
+    if value is not None:
+        try:
+            Period.parse(value)
+        except DeskError as exc:
+            raise click.BadParameter(str(exc), ctx, param) from None
+    return value
+
+
+def _valid_quarter(ctx, param, value):
+    from .bulletin import Quarter
+    if value is not None:
+        try:
+            Quarter.parse(value)
+        except DeskError as exc:
+            raise click.BadParameter(str(exc), ctx, param) from None
+    return value
+
+
 def period_option(fn):
-    return click.option("--period", required=True, metavar="YYYY-MM",
+    return click.option("--period", required=True, metavar="YYYY-MM", callback=_valid_period,
                         help="报送期次，如 2023-05 / reporting period.")(fn)
 
 
@@ -60,7 +82,7 @@ def friendly(fn):
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=cli_zh.Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="workbook-tool")
 def main():
     """十项重大工程进度表：生成锁定模板、汇总报回文件。
@@ -233,7 +255,8 @@ def demo(folder):
 
 @main.command()
 @spec_option
-@click.option("--quarter", required=True, metavar="YYYYQn", help="季度，如 2023Q2 / quarter.")
+@click.option("--quarter", required=True, metavar="YYYYQn", callback=_valid_quarter,
+              help="季度，如 2023Q2 / quarter.")
 @root_option
 @friendly
 def bulletin(spec_path, quarter, root):
