@@ -82,7 +82,7 @@ class _Fmt:
         self.red = wb.add_format({"bg_color": "#FF0000", "font_color": "#FFFFFF"})
         self.yellow = wb.add_format({"bg_color": "#FFD966"})
         self.green = wb.add_format({"bg_color": "#00B050", "font_color": "#FFFFFF"})
-        self.grey = wb.add_format({"font_color": "#808080", "italic": True})
+        self.grey = wb.add_format({"font_color": "#808080"})   # no italic: CJK has none, LibreOffice slants
 
 
 def _put(ws, r, c, value, fmt, kind="text"):
