@@ -115,7 +115,7 @@ def _heights(ws, r, values, widths, minimum=None):
 
 def _header_row(ws, fmt, r, headers, widths):
     # the autofilter button takes the right of each header cell: measure the header narrower
-    _heights(ws, r, headers, [w - 3 for w in widths], minimum=20)
+    _heights(ws, r, headers, [w - 1.5 for w in widths], minimum=20)
     for c, (h, w) in enumerate(zip(headers, widths)):
         ws.set_column(c, c, w)
         ws.write_string(r, c, h, fmt.header)
@@ -183,8 +183,9 @@ def _write_overview(wb, fmt, spec, period, rows, submissions):
     ws.write_string(total, 0, "", fmt.total)
     ws.write_string(total, 1, "合计", fmt.total)
     for c, k in enumerate(keys[2:], start=2):
-        ws.write_formula(total, c, f"=SUM({_col(c)}4:{_col(c)}{last + 1})", fmt.num,
-                         sum(row.get(k) or 0 for row in rows))
+        value = sum(row.get(k) or 0 for row in rows)
+        ws.write_formula(total, c, f"=SUM({_col(c)}4:{_col(c)}{last + 1})",
+                         fmt.int if isinstance(value, int) else fmt.num, value)
     ws.freeze_panes(3, 2)
     # the table on the first page, both charts together on the second: no chart cut by a page break
     _print_setup(ws, "总览", period, widths, title_rows=None)
@@ -236,7 +237,7 @@ def _chart_style(chart, title, width, height):
     chart.set_title({"name": title, "name_font": {"name": TITLE_FONT, "size": 12, "bold": False}})
     chart.set_x_axis({"num_font": {"name": BODY_FONT, "size": 9}, "major_gridlines": {
         "visible": True, "line": {"color": "#D9D9D9"}}})
-    chart.set_y_axis({"reverse": True, "interval_unit": 1, "num_font": {"name": BODY_FONT, "size": 9}})
+    chart.set_y_axis({"reverse": True, "crossing": "max", "interval_unit": 1, "num_font": {"name": BODY_FONT, "size": 9}})
     chart.set_legend({"position": "top", "font": {"name": BODY_FONT, "size": 9}})
     chart.show_hidden_data()
     chart.set_size({"width": width, "height": height})

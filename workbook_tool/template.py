@@ -677,7 +677,7 @@ def write_distribution(spec, period, results, path):
         ws.set_column(c, c, w)
         ws.write_string(1, c, h, fmt.header)
     # the autofilter button takes the right of each header cell: measure the header narrower
-    ws.set_row(1, row_height([(h, w - 3) for h, w in zip(headers, widths)], minimum=20))
+    ws.set_row(1, row_height([(h, w - 1.5) for h, w in zip(headers, widths)], minimum=20))
     for i, values in enumerate(table, start=1):
         ws.set_row(i + 1, row_height([(v, w) for v, w in zip(values, widths)]))
         for c, v in enumerate(values):
