@@ -4,7 +4,6 @@ test_print_pdf.py)."""
 import ast
 import datetime as dt
 import math
-import os
 import re
 from pathlib import Path
 

@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-from pathlib import Path
 
 import openpyxl
 import pytest

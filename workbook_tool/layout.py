@@ -38,6 +38,7 @@ DEFAULT_ROW = 15             # an unwrapped row of 10 pt text (LibreOffice's CJK
 MARGIN_IN = 0.4
 A4_LANDSCAPE_PX = (297 / 25.4 - 2 * MARGIN_IN) * 96 * 0.97
 A4_PORTRAIT_PX = (210 / 25.4 - 2 * MARGIN_IN) * 96 * 0.97
+A4_LANDSCAPE_PT_HIGH = (210 / 25.4 - 2 * 0.7) * 72 * 0.95   # printable height, top/bottom margins 0.7 in
 # Tables are laid out for a 90 % fit to the page width (text at 9 pt): wider text columns mean
 # fewer wrapped lines and fewer pages, and 9 pt still reads well above the 8 pt bound.
 TABLE_SCALE = 0.9

@@ -13,9 +13,9 @@ from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
 from . import signing
 from .desk import Period
+from .layout import (A4_LANDSCAPE_PT_HIGH, BODY_FONT, MIN_SCALE, TABLE_PX, TITLE_SIZE, fit_columns, font,
+                     footer, natural_width, page_header, print_setup, row_height)
 from .spec import is_placeholder
-from .layout import (BODY_FONT, TABLE_PX, TITLE_SIZE, fit_columns, font, footer, natural_width,
-                     page_header, print_setup, row_height)
 from .tables import (FORMULA, INPUT, LOCKED, NEW, TABLES, indicator_rate, investment_rate, light,
                      tables_of)
 
@@ -382,12 +382,17 @@ def _write_instructions(wb, fmt, spec, unit, period, rows, feedback=(), resubmit
         lines = [("退回意见", head)] + \
                 [("", f"{n}. {where}：{text}") for n, (where, text) in enumerate(feedback, start=1)] + lines
         alerts = set(range(len(feedback) + 1))
+    total = 32.0
     for i, (label, text) in enumerate(lines):
         r = i + 2
         ws.write_string(r, 0, label, fmt.bold)
         ws.write_string(r, 1, text, fmt.alert if i in alerts else fmt.text)
-        ws.set_row(r, row_height([(label, widths[0]), (text, widths[1])], INSTRUCTION_SIZE, minimum=20))
+        height = row_height([(label, widths[0]), (text, widths[1])], INSTRUCTION_SIZE, minimum=20)
+        ws.set_row(r, height)
+        total += height
     print_setup(ws, widths, title_rows=None, footer=footer(unit, period.label))
+    if A4_LANDSCAPE_PT_HIGH < total <= A4_LANDSCAPE_PT_HIGH / MIN_SCALE:
+        ws.fit_to_pages(1, 1)          # a few lines too many (退回意见): one page, text still ≥ 8.8 pt
     ws.protect("", {"select_locked_cells": True, "select_unlocked_cells": True})
     ws.activate()
 
