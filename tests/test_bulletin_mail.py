@@ -268,3 +268,62 @@ def test_a_dropped_connection_leaves_the_rest_unsent_for_the_next_try(smtp):
         controller.stop()
     assert again.exit_code == 0, again.output
     assert len(good.messages) == 2 and again.output.count("已发送过") == 1
+
+
+def test_bulletin_is_laid_out_like_an_official_document(quarter_desk):
+    """GB/T 9704 as the reference: A4 and its margins, fonts by role (East Asian too), fixed lines,
+    a two-character indent, page numbers, fitted tables with a repeated header row."""
+    from docx.oxml.ns import qn
+    from docx.shared import Cm, Pt
+    _spec, _data, path = make_bulletin(quarter_desk.root, "specs/shengsi", "2023Q2")
+    document = docx.Document(str(path))
+    section = document.sections[0]
+    assert (round(section.page_width.cm, 1), round(section.page_height.cm, 1)) == (21.0, 29.7)
+    assert [round(m.cm, 1) for m in (section.top_margin, section.bottom_margin, section.left_margin,
+                                     section.right_margin)] == [3.7, 3.5, 2.8, 2.6]
+
+    def east_asian(run):
+        return run._r.rPr.rFonts.get(qn("w:eastAsia"))
+
+    normal = document.styles["Normal"]
+    assert normal.element.rPr.rFonts.get(qn("w:eastAsia")) == "仿宋_GB2312" and normal.font.size == Pt(16)
+    paragraphs = {p.text: p for p in document.paragraphs if p.text}
+    title = next(p for t, p in paragraphs.items() if t.endswith("进展情况"))
+    assert east_asian(title.runs[0]) == "方正小标宋简体" and title.runs[0].font.size == Pt(22)
+    heading1 = paragraphs["一、总体情况"]
+    assert east_asian(heading1.runs[0]) == "黑体" and not heading1.runs[0].bold
+    heading2 = next(p for t, p in paragraphs.items() if t.startswith("（一）"))
+    assert east_asian(heading2.runs[0]) == "楷体_GB2312" and heading2.runs[0].font.size == Pt(16)
+    body = next(p for t, p in paragraphs.items() if t.startswith("截至"))
+    assert east_asian(body.runs[0]) == "仿宋_GB2312" and body.runs[0].font.size == Pt(16)
+    assert body.paragraph_format.line_spacing == Pt(28)
+    assert body._p.pPr.ind.get(qn("w:firstLineChars")) == "200"
+    # fallbacks for machines without the _GB2312 faces
+    fonts = document.part.part_related_by(
+        "http://schemas.openxmlformats.org/officeDocument/2006/relationships/fontTable").blob.decode()
+    assert 'w:name="仿宋_GB2312"><w:altName w:val="仿宋"/>' in fonts
+    # "— 1 —": a PAGE field in the footer
+    footer = section.footer.paragraphs[0]
+    assert footer.text.startswith("— ") and footer.text.endswith(" —")
+    assert "PAGE" in "".join(t.text for t in footer._p.iter(qn("w:instrText")))
+    # tables: fixed layout, a width on every cell, header row repeated, names wider than figures
+    for table in document.tables:
+        tbl = table._tbl
+        assert tbl.tblPr.find(qn("w:tblLayout")).get(qn("w:type")) == "fixed"
+        assert table.rows[0]._tr.trPr.find(qn("w:tblHeader")) is not None
+        for row in table.rows:
+            assert all(cell._tc.tcPr.tcW is not None and cell._tc.tcPr.tcW.w for cell in row.cells)
+        widths = [cell.width for cell in table.rows[0].cells]
+        assert widths[0] > 2 * max(widths[1:]) and sum(widths) <= Cm(15.6) + 1000
+        first = table.rows[1].cells[0].paragraphs[0].runs[0]
+        assert east_asian(first) == "仿宋_GB2312"
+
+
+def test_ranking_groups_ties():
+    from workbook_tool.bulletin import ranking_lines
+    ranking = [(f"单位{i}", 3, 3) for i in range(40)] + [("县财政局", 2, 3), ("县教育局", 2, 3), ("花鸟乡", 0, 3)]
+    lines = ranking_lines(ranking)
+    assert len(lines) == 3
+    assert lines[0].startswith("并列第1名（40个单位，3/3个月）：单位0、单位1") and lines[0].endswith("等。")
+    assert lines[1] == "并列第41名（2个单位，2/3个月）：县财政局、县教育局。"
+    assert lines[2] == "第43名（0/3个月）：花鸟乡。"

@@ -262,6 +262,9 @@ def test_cli_status_and_usage_errors(may):
     assert not (may.root / "consolidated/shengsi/2023-05").exists()
     bad = runner.invoke(main, ["consolidate", "--root", str(may.root), "--spec", "specs/shengsi",
                                "--period", "2023-13"])
-    assert bad.exit_code == 1 and "YYYY-MM" in bad.output and "Traceback" not in bad.output
+    # a month that does not exist is a usage error (status 2), named as such
+    assert bad.exit_code == 2 and "月份 13 不存在" in bad.output and "Traceback" not in bad.output
+    badly_written = runner.invoke(main, ["consolidate", "--root", str(may.root), "--period", "May"])
+    assert badly_written.exit_code == 2 and "YYYY-MM" in badly_written.output
     usage = runner.invoke(main, ["consolidate", "--root", str(may.root)])
-    assert usage.exit_code == 2
+    assert usage.exit_code == 2 and "缺少选项 '--period'" in usage.output and "Missing" not in usage.output

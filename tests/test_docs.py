@@ -16,7 +16,7 @@ def test_command_has_help_and_is_documented(name):
     assert command.help and len(command.help) > 10
     assert f"`workbook-tool {name}" in README
     result = CliRunner().invoke(main, [name, "--help"])
-    assert result.exit_code == 0 and "Usage" in result.output
+    assert result.exit_code == 0 and "用法：" in result.output and "Usage" not in result.output
 
 
 @pytest.mark.parametrize("code", sorted(RULES))

@@ -332,7 +332,7 @@ def test_plan_cumulative_row_adds_earlier_years(spec):
     text, rate = formula_for(table, table.column("rate"), row, r)
     assert rate == pytest.approx(150 / 600)
     e, a, t = (f"{chr(65 + table.index(k))}{r + 1}" for k in ("earlier", "actual", "target"))
-    assert text == f'=IF(OR({a}="",{t}=0),"",(N({e})+{a})/{t})'
+    assert text == f'=IFERROR(IF(AND(ISNUMBER({a}),ISNUMBER({t})),IF({t}=0,"",(N({e})+{a})/{t}),""),"")'
     _text, colour = formula_for(table, table.column("light"), row, r)
     assert colour == light(150 / 600, 0.3, spec.yellow) == "黄"
     # other indicators leave 往年累计完成 empty and keep 本年累计 ÷ 年度目标

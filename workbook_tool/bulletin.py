@@ -18,8 +18,22 @@ from .ledger import Ledger
 from .master import overview, table_rows
 from .spec import load_spec
 
-FONT = "仿宋"
-TITLE_FONT = "方正小标宋简体"
+# GB/T 9704 (党政机关公文格式) as the reference for the bulletin's layout. Each face names the
+# font offices install (…_GB2312) and, as its w:altName in the font table, the face Windows ships.
+BODY_FONT = ("仿宋_GB2312", "仿宋")
+TITLE_FONT = ("方正小标宋简体", "黑体")
+HEADING1_FONT = ("黑体", "SimHei")
+HEADING2_FONT = ("楷体_GB2312", "楷体")
+TABLE_HEADER_FONT = HEADING1_FONT
+PAGE_NUMBER_FONT = ("宋体", "SimSun")
+FONT = BODY_FONT[0]
+SIZE_2 = 22         # 二号
+SIZE_3 = 16         # 三号
+SIZE_4 = 14         # 四号
+SIZE_TABLE = 12     # 小四
+LINE_PT = 28        # fixed line spacing: 22 lines of 28 pt on the 22.5 cm text block
+MASTHEAD_RED = "C00000"
+RANKING_NAMED = 20  # a tied group of more units than this names the first ones and counts the rest
 
 
 @dataclass(frozen=True)
@@ -145,42 +159,29 @@ def issue_number(spec, quarter: Quarter) -> int:
 def write_bulletin(spec, d: BulletinData, path: Path):
     import docx
     from docx.enum.text import WD_ALIGN_PARAGRAPH
-    from docx.oxml.ns import qn
-    from docx.shared import Pt, RGBColor
 
     document = docx.Document()
-    style = document.styles["Normal"]
-    style.font.name = FONT
-    style.font.size = Pt(14)
-    style.element.rPr.rFonts.set(qn("w:eastAsia"), FONT)
-    red = RGBColor(0xC0, 0x00, 0x00)
-
-    def para(text, size=14, bold=False, color=None, align=None, font=FONT):
-        p = document.add_paragraph()
-        run = p.add_run(text)
-        run.font.size, run.bold = Pt(size), bold
-        run.font.name = font
-        run._element.rPr.rFonts.set(qn("w:eastAsia"), font)
-        if color:
-            run.font.color.rgb = color
-        if align:
-            p.alignment = align
-        return p
-
+    doc = _Doc(document)
     date = d.period.deadline(spec.deadline_day)
-    para("“十项重大工程”工作简报", 26, True, red, WD_ALIGN_PARAGRAPH.CENTER, TITLE_FONT)
-    para(f"第 {issue_number(spec, d.quarter)} 期", 14, False, None, WD_ALIGN_PARAGRAPH.CENTER)
-    para(f"{spec.issuer}　　　　　　{date.year}年{date.month}月{date.day}日", 14, False, None,
-         WD_ALIGN_PARAGRAPH.CENTER)
-    para("━" * 26, 12, False, red, WD_ALIGN_PARAGRAPH.CENTER)
-    para(f"{spec.county}“十项重大工程”{d.quarter.label}进展情况", 18, True, None, WD_ALIGN_PARAGRAPH.CENTER)
+    center = WD_ALIGN_PARAGRAPH.CENTER
 
-    para("一、总体情况", 16, True)
-    para("".join(sentences(spec, d)))
+    # 版头: the red masthead, issue number, issuer and date over a red rule
+    doc.para("“十项重大工程”工作简报", TITLE_FONT, 26, align=center, color=MASTHEAD_RED, line=None)
+    doc.para(f"第 {issue_number(spec, d.quarter)} 期", BODY_FONT, SIZE_3, align=center)
+    rule = doc.para(f"{spec.issuer}\t{date.year}年{date.month}月{date.day}日", BODY_FONT, SIZE_4)
+    doc.right_tab(rule)
+    doc.red_rule(rule)
+    doc.para("", BODY_FONT, SIZE_3)
+    doc.para(f"{spec.county}“十项重大工程”{d.quarter.label}进展情况", TITLE_FONT, SIZE_2, align=center,
+             line=36)
+    doc.para("", BODY_FONT, SIZE_3)
+
+    doc.heading1("一、总体情况")
+    doc.body("".join(sentences(spec, d)))
     for line in plan_totals(spec, d):
-        para(line)
+        doc.body(line)
 
-    para("二、各工程“四张进度表”晾晒" if len(spec.tables) == 4 else "二、各工程进度表晾晒", 16, True)
+    doc.heading1("二、各工程“四张进度表”晾晒" if len(spec.tables) == 4 else "二、各工程进度表晾晒")
     sections = []
     if spec.uses("indicators"):
         sections.append(("主要指标", ["绿灯", "黄灯", "红灯", "未报"],
@@ -189,50 +190,35 @@ def write_bulletin(spec, d: BulletinData, path: Path):
         sections.append(("重点任务", ["已完成", "正常推进", "滞后", "未启动"],
                          ["task_已完成", "task_正常推进", "task_滞后", "task_未启动"]))
     if spec.uses("projects"):
-        sections.append(("重大项目", ["项目数", "计划投资(万元)", "完成投资(万元)"],
+        sections.append(("重大项目", ["项目数", "计划投资（万元）", "完成投资（万元）"],
                          ["invest_count", "invest_plan", "invest_done"]))
     if spec.uses("problems"):
         sections.append(("问题销号", ["未销号", "已销号", "本月新增"],
                          ["problem_open", "problem_closed", "problem_new"]))
+
+    def shown(value):
+        return f"{value:,.1f}" if isinstance(value, float) else str(value)
+
     for n, (title, headers, keys) in enumerate(sections, start=1):
-        para(f"（{'一二三四'[n - 1]}）{title}", 15, True)
-        table = document.add_table(rows=1, cols=len(headers) + 1)
-        table.style = "Table Grid"
-        for c, h in enumerate(["工程"] + headers):
-            table.rows[0].cells[c].text = h
-        for row in d.projects:
-            cells = table.add_row().cells
-            cells[0].text = row["name"]
-            for c, key in enumerate(keys, start=1):
-                value = row.get(key, 0)
-                cells[c].text = f"{value:,.1f}" if isinstance(value, float) else str(value)
-        cells = table.add_row().cells
-        cells[0].text = "合计"
-        for c, key in enumerate(keys, start=1):
-            value = d.totals.get(key, 0)
-            cells[c].text = f"{value:,.1f}" if isinstance(value, float) else str(value)
+        doc.heading2(f"（{'一二三四'[n - 1]}）{title}")
+        rows = [[row["name"]] + [shown(row.get(k, 0)) for k in keys] for row in d.projects]
+        rows.append(["合计"] + [shown(d.totals.get(k, 0)) for k in keys])
+        doc.table(["工程"] + headers, rows)
 
-    para("三、红灯指标", 16, True)
+    doc.heading1("三、红灯指标")
     if d.red:
-        for project, name, unit, rate in d.red:
-            shown = f"，完成率{rate:.1%}" if isinstance(rate, (int, float)) else ""
-            para(f"{project}：{name}（{unit}{shown}）")
+        for i, (project, name, unit, rate) in enumerate(d.red, start=1):
+            shown_rate = f"，完成率{rate:.1%}" if isinstance(rate, (int, float)) else ""
+            doc.body(f"{i}. {project}：{name}（{unit}{shown_rate}）。")
     else:
-        para("本季度无红灯指标。")
+        doc.body("本季度无红灯指标。")
 
-    para("四、报送情况排名", 16, True)
-    para(f"按本季度{len(d.months)}个月按时报送且通过校验的次数排名：")
-    table = document.add_table(rows=1, cols=3)
-    table.style = "Table Grid"
-    for c, h in enumerate(("名次", "单位", "按时且无误的月数")):
-        table.rows[0].cells[c].text = h
-    place, last_score = 0, None
-    for i, (unit, score, months) in enumerate(d.ranking, start=1):
-        if score != last_score:
-            place, last_score = i, score
-        cells = table.add_row().cells
-        cells[0].text, cells[1].text, cells[2].text = str(place), unit, f"{score}/{months}"
+    doc.heading1("四、报送情况排名")
+    doc.body(f"按本季度{len(d.months)}个月按时报送且通过校验的次数排名（共{len(d.ranking)}个单位）：")
+    for line in ranking_lines(d.ranking):
+        doc.body(line)
 
+    doc.page_numbers()
     core = document.core_properties
     core.title = f"{spec.county}“十项重大工程”工作简报 {d.quarter.label}"
     core.author = spec.issuer
@@ -241,6 +227,225 @@ def write_bulletin(spec, d: BulletinData, path: Path):
     core.last_modified_by = spec.issuer
     core.revision = 1
     write_file(path, lambda tmp: document.save(str(tmp)))
+
+
+def ranking_lines(ranking) -> list:
+    """The ranking, ties grouped: 并列第1名（40个单位，3/3个月）：县发改局、…; the last group named too."""
+    groups = []
+    for unit, score, months in ranking:
+        if groups and groups[-1][0] == score:
+            groups[-1][2].append(unit)
+        else:
+            place = sum(len(g[2]) for g in groups) + 1
+            groups.append((score, place, [unit], months))
+    lines = []
+    for i, (score, place, units, months) in enumerate(groups):
+        names = "、".join(units if len(units) <= RANKING_NAMED or i == len(groups) - 1
+                         else units[:RANKING_NAMED]) + ("等" if len(units) > RANKING_NAMED
+                                                        and i != len(groups) - 1 else "")
+        rank = f"并列第{place}名（{len(units)}个单位" if len(units) > 1 else f"第{place}名（"
+        rank += f"，{score}/{months}个月）" if len(units) > 1 else f"{score}/{months}个月）"
+        lines.append(f"{rank}：{names}。")
+    return lines
+
+
+class _Doc:
+    """A python-docx document laid out after GB/T 9704: A4, its margins, fonts, fixed 28 pt lines."""
+
+    def __init__(self, document):
+        from docx.shared import Cm, Pt
+        self.document = document
+        section = document.sections[0]
+        section.page_width, section.page_height = Cm(21), Cm(29.7)
+        section.top_margin, section.bottom_margin = Cm(3.7), Cm(3.5)
+        section.left_margin, section.right_margin = Cm(2.8), Cm(2.6)
+        section.footer_distance = Cm(2.5)
+        section.header_distance = Cm(1.5)
+        self.text_width = Cm(21 - 2.8 - 2.6)
+        normal = document.styles["Normal"]
+        self.fonts(normal, BODY_FONT, SIZE_3)
+        pf = normal.paragraph_format
+        pf.space_before = pf.space_after = Pt(0)
+        self._fixed_line(pf, LINE_PT)
+        self._font_table()
+
+    # -- fonts -------------------------------------------------------------------------
+    @staticmethod
+    def fonts(target, face, size=None, bold=None, color=None):
+        """Set a run's or a style's font for Latin and East Asian text (w:rFonts w:eastAsia)."""
+        from docx.oxml.ns import qn
+        from docx.shared import Pt, RGBColor
+        font = target.font
+        font.name = face[0]
+        if size:
+            font.size = Pt(size)
+        if bold is not None:
+            font.bold = bold
+        if color:
+            font.color.rgb = RGBColor.from_string(color)
+        rpr = target._element.get_or_add_rPr()
+        rfonts = rpr.get_or_add_rFonts()
+        for attr in ("w:ascii", "w:hAnsi", "w:eastAsia", "w:cs"):
+            rfonts.set(qn(attr), face[0])
+        rfonts.set(qn("w:hint"), "eastAsia")
+
+    def _font_table(self):
+        """Name each face's stand-in (w:altName) and GB2312 charset, for machines without it."""
+        from docx.oxml import parse_xml
+        from docx.oxml.ns import nsdecls
+        part = None
+        for rel in self.document.part.rels.values():
+            if rel.reltype.endswith("/fontTable"):
+                part = rel.target_part
+        if part is None:
+            return
+        from lxml import etree
+        root = etree.fromstring(part.blob)
+        known = {el.get("{http://schemas.openxmlformats.org/wordprocessingml/2006/main}name") for el in root}
+        for name, alt in (BODY_FONT, TITLE_FONT, HEADING1_FONT, HEADING2_FONT, PAGE_NUMBER_FONT):
+            if name in known:
+                continue
+            root.append(parse_xml(
+                f'<w:font {nsdecls("w")} w:name="{name}"><w:altName w:val="{alt}"/><w:charset w:val="86"/>'
+                f'<w:family w:val="auto"/><w:pitch w:val="variable"/></w:font>'))
+        part._blob = etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True)
+
+    @staticmethod
+    def _fixed_line(pf, points):
+        from docx.enum.text import WD_LINE_SPACING
+        from docx.shared import Pt
+        pf.line_spacing_rule = WD_LINE_SPACING.EXACTLY
+        pf.line_spacing = Pt(points)
+
+    # -- paragraphs ----------------------------------------------------------------------
+    def para(self, text, face, size, align=None, color=None, line=LINE_PT, indent=False, bold=False):
+        from docx.oxml.ns import qn
+        from docx.shared import Pt
+        p = self.document.add_paragraph()
+        if text:
+            self.fonts(p.add_run(text), face, size, bold=bold, color=color)
+        pf = p.paragraph_format
+        if line:
+            self._fixed_line(pf, line)
+        else:
+            pf.line_spacing = 1.0
+        if align is not None:
+            p.alignment = align
+        if indent:                      # two characters: in character units, and in points for others
+            pf.first_line_indent = Pt(2 * size)
+            p._p.get_or_add_pPr().get_or_add_ind().set(qn("w:firstLineChars"), "200")
+        return p
+
+    def body(self, text):
+        from docx.enum.text import WD_ALIGN_PARAGRAPH
+        return self.para(text, BODY_FONT, SIZE_3, align=WD_ALIGN_PARAGRAPH.JUSTIFY, indent=True)
+
+    def heading1(self, text):
+        return self.para(text, HEADING1_FONT, SIZE_3, indent=True)
+
+    def heading2(self, text):
+        return self.para(text, HEADING2_FONT, SIZE_3, indent=True)
+
+    def right_tab(self, p):
+        """Issuer on the left, date flush right: a right tab stop at the text width."""
+        from docx.enum.text import WD_TAB_ALIGNMENT
+        p.paragraph_format.tab_stops.add_tab_stop(self.text_width, WD_TAB_ALIGNMENT.RIGHT)
+
+    def red_rule(self, p):
+        from docx.oxml import parse_xml
+        from docx.oxml.ns import nsdecls
+        border = parse_xml(f'<w:pBdr {nsdecls("w")}><w:bottom w:val="single" w:sz="18" w:space="6" '
+                           f'w:color="{MASTHEAD_RED}"/></w:pBdr>')
+        # schema order: pBdr before shd, tabs, spacing, ind, jc …
+        p._p.get_or_add_pPr().insert_element_before(
+            border, "w:shd", "w:tabs", "w:suppressAutoHyphens", "w:kinsoku", "w:wordWrap", "w:overflowPunct",
+            "w:topLinePunct", "w:autoSpaceDE", "w:autoSpaceDN", "w:bidi", "w:adjustRightInd", "w:snapToGrid",
+            "w:spacing", "w:ind", "w:contextualSpacing", "w:mirrorIndents", "w:suppressOverlap", "w:jc",
+            "w:textDirection", "w:textAlignment", "w:textboxTightWrap", "w:outlineLvl", "w:divId",
+            "w:cnfStyle", "w:rPr", "w:sectPr", "w:pPrChange")
+
+    def page_numbers(self):
+        """"— 1 —" centred at the foot of every page (a PAGE field), 四号 宋体 as GB/T 9704 sets."""
+        from docx.enum.text import WD_ALIGN_PARAGRAPH
+        from docx.oxml import parse_xml
+        from docx.oxml.ns import nsdecls
+        footer = self.document.sections[0].footer
+        p = footer.paragraphs[0]
+        p.alignment = WD_ALIGN_PARAGRAPH.CENTER
+        self.fonts(p.add_run("— "), PAGE_NUMBER_FONT, SIZE_4)
+        for xml in (f'<w:fldChar {nsdecls("w")} w:fldCharType="begin"/>',
+                    f'<w:instrText {nsdecls("w")} xml:space="preserve"> PAGE </w:instrText>',
+                    f'<w:fldChar {nsdecls("w")} w:fldCharType="separate"/>', None,
+                    f'<w:fldChar {nsdecls("w")} w:fldCharType="end"/>'):
+            run = p.add_run("1" if xml is None else None)
+            self.fonts(run, PAGE_NUMBER_FONT, SIZE_4)
+            if xml is not None:
+                run._r.append(parse_xml(xml))
+        self.fonts(p.add_run(" —"), PAGE_NUMBER_FONT, SIZE_4)
+
+    # -- tables --------------------------------------------------------------------------
+    def table(self, headers, rows):
+        """A table in 小四 with columns fitted to their content, the header row repeated on each page."""
+        from docx.enum.table import WD_TABLE_ALIGNMENT
+        from docx.enum.text import WD_ALIGN_PARAGRAPH
+        from docx.oxml import parse_xml
+        from docx.oxml.ns import nsdecls, qn
+        from docx.shared import Emu
+        widths = column_widths([headers] + rows, int(self.text_width), SIZE_TABLE)
+        table = self.document.add_table(rows=1 + len(rows), cols=len(headers))
+        table.style = "Table Grid"
+        table.alignment = WD_TABLE_ALIGNMENT.CENTER
+        table.autofit = False
+        tbl_pr = table._tbl.tblPr
+        for old in tbl_pr.findall(qn("w:tblW")):
+            tbl_pr.remove(old)
+        tbl_pr.append(parse_xml(f'<w:tblW {nsdecls("w")} w:w="{sum(widths) // 635}" w:type="dxa"/>'))
+        if tbl_pr.find(qn("w:tblLayout")) is None:
+            tbl_pr.append(parse_xml(f'<w:tblLayout {nsdecls("w")} w:type="fixed"/>'))
+        for col, width in zip(table.columns, widths):
+            col.width = Emu(width)
+        for r, values in enumerate([headers] + rows):
+            row = table.rows[r]
+            if r == 0:
+                row._tr.get_or_add_trPr().append(parse_xml(f'<w:tblHeader {nsdecls("w")}/>'))
+            for c, (cell, value) in enumerate(zip(row.cells, values)):
+                cell.width = Emu(widths[c])          # w:tcW on every cell
+                p = cell.paragraphs[0]
+                face = TABLE_HEADER_FONT if r == 0 or (c == 0 and value == "合计") else BODY_FONT
+                self.fonts(p.add_run(value), face, SIZE_TABLE)
+                self._fixed_line(p.paragraph_format, SIZE_TABLE + 8)
+                p.paragraph_format.first_line_indent = 0
+                p.alignment = WD_ALIGN_PARAGRAPH.LEFT if (c == 0 and r > 0 and value != "合计") \
+                    else WD_ALIGN_PARAGRAPH.CENTER
+        return table
+
+
+def text_points(text, size) -> float:
+    return sum(size if ord(ch) > 0x2E80 else size * 0.55 for ch in str(text))
+
+
+def column_widths(rows, total_emu, size) -> list:
+    """Widths (EMU) fitted to content: every column as wide as its longest value (headers may wrap
+    to two lines), the first column (project names) taking what is left of the text width."""
+    emu_per_pt = 12700
+    pad = 2 * 5.4 + 2                               # cell margins and borders, in points
+    ncols = len(rows[0])
+    need = []
+    for c in range(ncols):
+        longest = max(text_points(r[c], size) for r in rows[1:]) if len(rows) > 1 else 0
+        head = text_points(rows[0][c], size)
+        need.append(max(longest, head / 2 + size, 2 * size) + pad)
+    total_pt = total_emu / emu_per_pt
+    rest = total_pt - sum(need[1:])
+    if rest >= min(need[0], total_pt * 0.3):
+        need[0] = min(need[0], rest) if need[0] < rest else rest
+    else:                                            # scale the number columns down to leave the names room
+        share = (total_pt * 0.7) / sum(need[1:])
+        need = [total_pt * 0.3] + [n * share for n in need[1:]]
+    if sum(need) < total_pt:                          # spread what is left over the number columns
+        extra = (total_pt - sum(need)) / max(1, ncols - 1)
+        need = [need[0]] + [n + extra for n in need[1:]]
+    return [int(n * emu_per_pt) // 635 * 635 for n in need]
 
 
 def make_bulletin(root, spec_option, quarter_text):

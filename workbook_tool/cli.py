@@ -9,16 +9,18 @@ from pathlib import Path
 
 import click
 
-from . import __version__
-from .desk import Desk, DeskError
+from . import __version__, cli_zh
+from .desk import Desk, DeskError, Period
 from .spec import SpecError, load_spec, spec_as_json
+
+cli_zh.install()           # click's own messages (usage errors, --help headings) in Chinese
 
 
 MAX_JOBS = 61        # Windows' limit for a process pool (it waits on at most 63 handles)
 
 
 def root_option(fn):
-    @click.option("--root", type=click.Path(file_okay=False), default=".", show_default=True,
+    @click.option("--root", type=click.Path(file_okay=False), default=".", show_default=True, metavar="DIR",
                   help="办公桌文件夹（specs/、templates/、inbox/、consolidated/ 所在处）/ desk folder.")
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -31,8 +33,28 @@ def spec_option(fn):
                         help="县规格文件夹，如 specs/shengsi / the county's spec folder.")(fn)
 
 
+def _valid_period(ctx, param, value):
+    """A bad period is a usage error (exit status 2) that says what is wrong with it."""
+    if value is not None:
+        try:
+            Period.parse(value)
+        except DeskError as exc:
+            raise click.BadParameter(str(exc), ctx, param) from None
+    return value
+
+
+def _valid_quarter(ctx, param, value):
+    from .bulletin import Quarter
+    if value is not None:
+        try:
+            Quarter.parse(value)
+        except DeskError as exc:
+            raise click.BadParameter(str(exc), ctx, param) from None
+    return value
+
+
 def period_option(fn):
-    return click.option("--period", required=True, metavar="YYYY-MM",
+    return click.option("--period", required=True, metavar="YYYY-MM", callback=_valid_period,
                         help="报送期次，如 2023-05 / reporting period.")(fn)
 
 
@@ -86,7 +108,7 @@ def _tolerant_streams():
                 pass
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=cli_zh.Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="workbook-tool")
 def main():
     """十项重大工程进度表：生成锁定模板、汇总报回文件。
@@ -121,17 +143,18 @@ def init(county, root):
 @friendly
 def check_spec(spec_path, as_json, root):
     """检查规格文件，列出全部问题 / validate a county's spec and summarise it."""
-    from .workflow import spec_summary
+    from .workflow import spec_summary, spec_warnings
     spec = load_spec(Desk(root).spec_folder(spec_path))
     if as_json:
         echo_json(spec_as_json(spec))
         return
     for line in spec_summary(spec):
         click.echo(line)
-    notes = [line for year in spec.years_in_use for line in spec.year_warnings(year)]
-    for line in notes:
-        click.echo(f"提醒：{line}")
-    click.echo("规格检查通过。" + (f"（有 {len(notes)} 条分年度取值提醒，见上。）" if notes else ""))
+    notes = [f"提醒：{line}" for year in spec.years_in_use for line in spec.year_warnings(year)]
+    warnings = spec_warnings(spec) + notes
+    for line in warnings:
+        click.echo(line)
+    click.echo("规格检查通过" + (f"（{len(warnings)} 条警告或提醒，见上）。" if warnings else "。"))
 
 
 @main.command()
@@ -269,7 +292,8 @@ def demo(folder):
 
 @main.command()
 @spec_option
-@click.option("--quarter", required=True, metavar="YYYYQn", help="季度，如 2023Q2 / quarter.")
+@click.option("--quarter", required=True, metavar="YYYYQn", callback=_valid_quarter,
+              help="季度，如 2023Q2 / quarter.")
 @root_option
 @friendly
 def bulletin(spec_path, quarter, root):

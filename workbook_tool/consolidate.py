@@ -511,9 +511,39 @@ def _write_feedback(spec, period, key, e, path, templates: Path):
     for f in e.findings:
         if f.code == "F008":
             continue
-        where = f"{f.sheet}!{f.cell}" if f.cell else (f.sheet or "整个文件")
-        feedback.append((where, f"[{f.severity}] {f.message}"))
+        feedback.append((plain_place(f), f"[{f.severity}] {f.message}"))
         if f.cell and f.sheet:
             key_ = (f.sheet, f.cell)
             notes[key_] = (notes[key_] + "\n" if key_ in notes else "") + f"[{f.severity}] {f.message}"
-    write_template(spec, e.unit, period, rows, key, path, notes=notes, feedback=feedback)
+    resubmit = resubmit_date(spec, period, e.received)
+    due = f"请改正后于 {resubmit.year}年{resubmit.month}月{resubmit.day}日前重新报送。"
+    notes = {k: f"{v}\n{due}" for k, v in notes.items()}
+    write_template(spec, e.unit, period, rows, key, path, notes=notes, feedback=feedback, resubmit=resubmit)
+
+
+def resubmit_date(spec, period, received) -> dt.date:
+    """The date a rejected return is due back: ``resubmit_days`` working days after the later of
+    the deadline and the day it was received (from the inbox, not the clock: reruns stay identical)."""
+    from .layout import working_days_after
+    base = max(period.deadline(spec.deadline_day), received.date() if received else dt.date.min)
+    return working_days_after(base, spec.resubmit_days)
+
+
+def plain_place(f) -> str:
+    """Where a finding is, in words a unit reads: 主要指标进度表第 4 行「本年累计完成」."""
+    from .tables import TABLES
+    titles = {t.sheet: t.title for t in TABLES.values()}
+    if not f.sheet:
+        return "整个文件"
+    place = titles.get(f.sheet, f"工作表“{f.sheet}”")
+    row = f.row
+    if not row and f.cell:
+        digits = "".join(ch for ch in f.cell if ch.isdigit())
+        row = int(digits) if digits else 0
+    if row:
+        place += f"第 {row} 行"
+    if f.column:
+        place += f"「{f.column}」"
+    elif f.cell:
+        place += f"（{f.cell} 单元格）"
+    return place

@@ -79,8 +79,10 @@ class Period:
     @classmethod
     def parse(cls, text: str) -> "Period":
         m = re.fullmatch(r"\s*(\d{4})-(\d{1,2})\s*", str(text))
-        if not m or not 1 <= int(m.group(2)) <= 12:
+        if not m:
             raise DeskError(f"期次 {text!r} 格式不对，应为 YYYY-MM，如 2023-05。")
+        if not 1 <= int(m.group(2)) <= 12:
+            raise DeskError(f"期次 {text!r} 中的月份 {int(m.group(2))} 不存在：月份应为 1 到 12，如 2023-05。")
         return cls(int(m.group(1)), int(m.group(2)))
 
     def __str__(self) -> str:

@@ -247,6 +247,7 @@ class Project:
     major_projects: tuple = ()
     problems: tuple = ()
     file: str = ""
+    short: str = ""            # a short name for charts (optional key ``short``)
 
     @property
     def all_units(self) -> tuple:
@@ -261,6 +262,11 @@ class Project:
     @property
     def label(self) -> str:
         return f"{self.no:02d} {self.name}"
+
+    @property
+    def short_label(self) -> str:
+        """"05 交通强县" style: the spec's ``short`` name, or one derived from the full name."""
+        return f"{self.no:02d} {self.short or short_name(self.name)}"
 
 
 @dataclass(frozen=True)
@@ -282,6 +288,7 @@ class Spec:
     groups: dict = field(hash=False, compare=False)
     max_file_mb: float = 50          # a return larger than this is refused (F010)
     max_unpacked_mb: float = 200     # so is one that unpacks to more (zip bombs)
+    resubmit_days: int = 3           # working days a unit has to send back a corrected return
     projects: tuple = ()
     folder: str = ""
 
@@ -335,11 +342,11 @@ class Spec:
 # -- loading --------------------------------------------------------------------
 
 COUNTY_KEYS = {"county", "code", "issuer", "office", "plan_years", "tables", "deadline_day",
-               "lights", "blank_rows", "units", "groups", "limits"}
+               "lights", "blank_rows", "units", "groups", "limits", "resubmit_days"}
 COUNTY_REQUIRED = {"county", "code", "plan_years", "tables", "units"}
 OFFICE_KEYS = {"host_unit", "contact", "phone", "email"}
 UNIT_KEYS = {"name", "aliases", "contact", "phone", "email", "code"}
-PROJECT_KEYS = {"no", "name", "convener", "lead_units", "units", "goal", "indicators", "tasks",
+PROJECT_KEYS = {"no", "name", "short", "convener", "lead_units", "units", "goal", "indicators", "tasks",
                 "major_projects", "problems"}
 PROJECT_REQUIRED = {"no", "name", "convener", "lead_units", "units", "goal"}
 INDICATOR_KEYS = {"id", "name", "measure", "target", "year", "direction", "kind", "annual",
@@ -676,6 +683,12 @@ def _load_county(doc, path, out):
                 else:
                     max_unpacked_mb = value
 
+    resubmit_days = doc.get("resubmit_days", 3)
+    if not isinstance(resubmit_days, int) or isinstance(resubmit_days, bool) or not 1 <= resubmit_days <= 30:
+        out.add(path, _line(doc, "resubmit_days"),
+                "resubmit_days 应为 1 到 30 之间的整数（退回后几个工作日内重新报送）。")
+        resubmit_days = 3
+
     units = []
     names = {}
     codes = {}
@@ -760,7 +773,7 @@ def _load_county(doc, path, out):
         plan_years=plan_years, tables=tuple(t for t in TABLE_KEYS if t in tables),
         deadline_day=deadline_day, yellow=yellow, blank_projects=blank_projects,
         blank_problems=blank_problems, units=tuple(units), groups=groups,
-        max_file_mb=max_file_mb, max_unpacked_mb=max_unpacked_mb, _names=names,
+        max_file_mb=max_file_mb, max_unpacked_mb=max_unpacked_mb, resubmit_days=resubmit_days, _names=names,
     )
 
 
@@ -942,7 +955,7 @@ def _load_project(doc, path, base, out):
         no=no, name=_text(doc, "name", path, out), convener=_text(doc, "convener", path, out),
         lead_units=lead, units=tuple(u for u in members if u not in lead), goal=goal,
         indicators=tuple(indicators), tasks=tuple(tasks), major_projects=tuple(majors),
-        problems=tuple(problems), file=str(path),
+        problems=tuple(problems), file=str(path), short=_text(doc, "short", path, out),
     ), doc
 
 
@@ -1027,6 +1040,24 @@ def year_warnings(spec: Spec, year: int) -> list:
     return lines
 
 
+PLACEHOLDER = re.compile(r"^\s*(待.{0,8}(确认|确定|补充|填写)|待定|暂无|TBD|TODO|xxx+|？+|\?+)\s*$", re.I)
+
+
+def is_placeholder(text) -> bool:
+    """A contact written as a reminder rather than a value (待办公室确认, 待定, TBD)."""
+    return bool(text) and bool(PLACEHOLDER.match(str(text)))
+
+
+def short_name(name: str, limit: int = 8) -> str:
+    """A chart label from a project's full name: quoted slogans and the 工程 suffix dropped.
+
+    扩大有效投资“千项万亿”工程 → 扩大有效投资; 世界一流强港和交通强省建设工程 → 世界一流强港和交通…
+    """
+    text = re.sub(r"“[^”]*”", "", name)
+    text = re.sub(r"(建设)?工程$", "", text).strip("和及、 ") or name
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def spec_as_json(spec: Spec) -> dict:
     """The loaded, normalised spec as plain JSON data."""
     def date(d):
@@ -1045,6 +1076,7 @@ def spec_as_json(spec: Spec) -> dict:
         "tables": list(spec.tables),
         "deadline_day": spec.deadline_day,
         "lights": {"yellow": spec.yellow},
+        "resubmit_days": spec.resubmit_days,
         "units": [{"name": u.name, "code": u.code, "aliases": list(u.aliases), "contact": u.contact,
                    "phone": u.phone, "email": u.email} for u in spec.units],
         "groups": {k: list(v) for k, v in spec.groups.items()},

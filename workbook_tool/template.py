@@ -13,13 +13,18 @@ from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
 from . import signing
 from .desk import Period, write_file
+from .layout import (A4_LANDSCAPE_PT_HIGH, BODY_FONT, MIN_SCALE, TABLE_PX, TITLE_SIZE, fit_columns, font,
+                     footer, natural_width, page_header, print_setup, row_height)
 from .rows import Row as LedgerRow
+from .spec import is_placeholder
 from .tables import (FORMULA, INPUT, LOCKED, NEW, TABLES, indicator_row_rate, investment_rate, light,
                      tables_of)
 
 HEADER_ROWS = 3            # title, unit line, column headers; data start on the 4th row
 FIRST_DATA_ROW = HEADER_ROWS  # zero-based index of the first data row
-FONT = "宋体"
+FONT = BODY_FONT
+INSTRUCTION_SIZE = 11
+INSTRUCTION_WIDTHS = (14, 100)
 INPUT_TINT = "#FFF2CC"
 WORKBOOK_OPTIONS = {
     "strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False,
@@ -308,11 +313,12 @@ def build_meta(spec, unit: str, period: Period, records: list, key: bytes) -> di
 
 class _Formats:
     def __init__(self, wb):
-        base = {"font_name": FONT, "font_size": 10, "valign": "vcenter", "border": 1, "text_wrap": True}
-        self.title = wb.add_format({"font_name": FONT, "font_size": 16, "bold": True, "align": "center",
-                                    "valign": "vcenter"})
-        self.subtitle = wb.add_format({"font_name": FONT, "font_size": 10, "valign": "vcenter"})
-        self.header = wb.add_format({**base, "bold": True, "align": "center", "bg_color": "#D9E1F2"})
+        base = font(valign="vcenter", border=1, text_wrap=True)
+        self.title = wb.add_format(font(TITLE_SIZE, title=True, align="center", valign="vcenter"))
+        self.subtitle = wb.add_format(font(valign="vcenter", text_wrap=True))
+        self.notice = wb.add_format(font(12, title=True, valign="vcenter", font_color="#C00000",
+                                         text_wrap=True))
+        self.header = wb.add_format({**base, **font(title=True), "align": "center", "bg_color": "#D9E1F2"})
         self.locked = wb.add_format(base)
         self.locked_num = wb.add_format({**base, "num_format": "#,##0.####"})
         self.locked_int = wb.add_format({**base, "num_format": "0", "align": "center"})
@@ -323,15 +329,16 @@ class _Formats:
         self.input_date = wb.add_format({**unlocked, "num_format": "yyyy-mm-dd", "align": "center"})
         self.percent = wb.add_format({**base, "num_format": "0.0%", "align": "center"})
         self.light = wb.add_format({**base, "align": "center", "bold": True})
-        self.hidden = wb.add_format({"font_name": FONT, "font_size": 8})
+        self.hidden = wb.add_format(font(8))
         self.red = wb.add_format({"bg_color": "#FF0000", "font_color": "#FFFFFF"})
         self.yellow = wb.add_format({"bg_color": "#FFD966", "font_color": "#000000"})
         self.green = wb.add_format({"bg_color": "#00B050", "font_color": "#FFFFFF"})
         self.flagged = wb.add_format({"bg_color": "#FFC7CE", "font_color": "#9C0006", "border": 2,
                                       "border_color": "#C00000"})
         self.overdue = wb.add_format({"font_color": "#C00000", "bold": True})
-        self.text = wb.add_format({"font_name": FONT, "font_size": 11, "text_wrap": True, "valign": "top"})
-        self.bold = wb.add_format({"font_name": FONT, "font_size": 11, "bold": True, "valign": "top"})
+        self.text = wb.add_format(font(INSTRUCTION_SIZE, text_wrap=True, valign="top"))
+        self.bold = wb.add_format(font(INSTRUCTION_SIZE, title=True, valign="top"))
+        self.alert = wb.add_format(font(INSTRUCTION_SIZE, text_wrap=True, valign="top", font_color="#C00000"))
 
     def for_cell(self, col, is_input):
         if col.num_format == "0":
@@ -343,17 +350,13 @@ class _Formats:
         return self.input if is_input else self.locked
 
 
-def display_width(text) -> float:
-    text = canon(text)
-    return sum(2 if ord(ch) > 0x2E80 else 1.1 for ch in text)
-
-
 def write_template(spec, unit: str, period: Period, rows: dict, key: bytes, target, notes=None,
-                   feedback=()) -> dict:
+                   feedback=(), resubmit=None) -> dict:
     """Write one unit's template to ``target`` (path or file object); return its metadata.
 
     ``notes``: {(sheet, A1 cell): text} — used for feedback workbooks: the cell is
-    marked and carries a note saying what is wrong.
+    marked and carries a note saying what is wrong; ``feedback`` lists them on 填报说明 and
+    ``resubmit`` is the date to send the corrected file back by.
     """
     records = row_records(spec, rows)
     meta = build_meta(spec, unit, period, records, key)
@@ -365,9 +368,9 @@ def write_template(spec, unit: str, period: Period, rows: dict, key: bytes, targ
                        "comments": "workbook-tool"})
     wb.set_calc_mode("auto")
     fmt = _Formats(wb)
-    _write_instructions(wb, fmt, spec, unit, period, rows, feedback)
+    _write_instructions(wb, fmt, spec, unit, period, rows, feedback, resubmit)
     for table in tables_of(spec):
-        ws = _write_table(wb, fmt, spec, unit, period, table, rows.get(table.key, []))
+        ws = _write_table(wb, fmt, spec, unit, period, table, rows.get(table.key, []), resubmit)
         for (sheet, cell), text in sorted((notes or {}).items()):
             if sheet == table.sheet:
                 ws.write_comment(cell, text, {"author": spec.issuer, "x_scale": 2.2, "y_scale": 1.6,
@@ -388,24 +391,31 @@ def _atomic_write(path: Path, data: bytes):
     write_file(path, data)
 
 
-def _write_instructions(wb, fmt, spec, unit, period, rows, feedback=()):
+def _write_instructions(wb, fmt, spec, unit, period, rows, feedback=(), resubmit=None):
     ws = wb.add_worksheet("填报说明")
-    ws.set_column(0, 0, 18)
-    ws.set_column(1, 1, 90)
+    widths = INSTRUCTION_WIDTHS
+    ws.set_column(0, 0, widths[0])
+    ws.set_column(1, 1, widths[1])
     ws.merge_range(0, 0, 0, 1, f"{spec.county}“十项重大工程”进度表填报说明", fmt.title)
-    ws.set_row(0, 30)
+    ws.set_row(0, 32)
     deadline = period.deadline(spec.deadline_day)
-    contact = "　".join(x for x in (spec.office_contact, spec.office_phone, spec.office_email) if x) or "总专班办公室"
+    contact = "　".join(x for x in (spec.office_contact, spec.office_phone, spec.office_email)
+                       if x and not is_placeholder(x)) or "总专班办公室"
     counts = "；".join(f"{TABLES[t].title} {len(rows.get(t, []))} 行" for t in spec.tables)
     projects = "；".join(p.name for p in spec.projects_of(unit))
     yellow = f"{spec.yellow:g}"
+    due = ("报送截止", f"{deadline.year}年{deadline.month}月{deadline.day}日前")
+    if resubmit is not None:
+        due = ("重新报送截止", f"{resubmit.year}年{resubmit.month}月{resubmit.day}日前"
+                         f"（退回后 {spec.resubmit_days} 个工作日内；原报送截止 {deadline.isoformat()}）")
+    empty = [TABLES[t].title for t in spec.tables if not rows.get(t)]
     lines = [
         ("填报单位", unit),
         ("报送期次", f"{period.label}（数据截至 {period.end.isoformat()}）"),
-        ("报送截止", f"{deadline.year}年{deadline.month}月{deadline.day}日前"),
+        due,
         ("联系办公室", f"{spec.issuer}（{contact}）"),
         ("参与工程", projects),
-        ("本表内容", counts),
+        ("本表内容", counts + (f"。{'、'.join(empty)}本单位本期无需填写" if empty else "")),
         ("填报规则", "1. 只填写浅黄色单元格；白色单元格已锁定，不能修改。"),
         ("", "2. 数字栏只填数字（如 12.5），不要写单位、“约”、“见附件”等文字；说明写在“情况说明”“存在问题”栏。"),
         ("", "3. 日期按 2023-05-31 格式填写；状态类栏目请从下拉列表中选择。"),
@@ -422,33 +432,52 @@ def _write_instructions(wb, fmt, spec, unit, period, rows, feedback=()):
     if any(r.extra.get("kind") == "plan_cumulative" for r in rows.get("indicators", [])):
         lines.append(("规划期累计", "“往年累计完成”有数的指标以整个规划期为目标：只填本年累计完成；完成率 =（往年累计完成"
                                 "＋本年累计完成）÷ 规划目标，序时进度 = 规划期已过月份 ÷ 规划期总月份。"))
+    alerts = set()
     if feedback:
-        lines = [("退回意见", f"本单位报送的文件有 {len(feedback)} 处问题，已在表中用红框标出并加批注。"
-                             "请逐条修改后保存，再次报送（可直接修改本文件）。")] + \
+        head = (f"本单位报送的文件有 {len(feedback)} 处问题，已在表中用红框标出并加批注。"
+                "请逐条修改后保存，再次报送（可直接修改本文件）。")
+        if resubmit is not None:
+            head += f"请于 {resubmit.year}年{resubmit.month}月{resubmit.day}日前重新报送。"
+        lines = [("退回意见", head)] + \
                 [("", f"{n}. {where}：{text}") for n, (where, text) in enumerate(feedback, start=1)] + lines
-    for i, (label, text) in enumerate(lines, start=2):
-        ws.write_string(i, 0, label, fmt.bold)
-        ws.write_string(i, 1, text, fmt.text)
-        ws.set_row(i, 16 * max(1, -(-int(display_width(text)) // 170)))
-    ws.set_landscape()
-    ws.set_paper(9)
-    ws.fit_to_pages(1, 0)
-    ws.set_footer(f"&L&\"{FONT}\"{unit}&C第 &P 页，共 &N 页&R{period.label}")
+        alerts = set(range(len(feedback) + 1))
+    total = 32.0
+    for i, (label, text) in enumerate(lines):
+        r = i + 2
+        ws.write_string(r, 0, label, fmt.bold)
+        ws.write_string(r, 1, text, fmt.alert if i in alerts else fmt.text)
+        height = row_height([(label, widths[0]), (text, widths[1])], INSTRUCTION_SIZE, minimum=20)
+        ws.set_row(r, height)
+        total += height
+    print_setup(ws, widths, title_rows=None, footer=footer(unit, period.label))
+    if A4_LANDSCAPE_PT_HIGH < total <= A4_LANDSCAPE_PT_HIGH / MIN_SCALE:
+        ws.fit_to_pages(1, 1)          # a few lines too many (退回意见): one page, text still ≥ 8.8 pt
     ws.protect("", {"select_locked_cells": True, "select_unlocked_cells": True})
     ws.activate()
 
 
+# Column widths of a table sheet. Every table keeps its text at 10 pt on A4 landscape: the wide
+# text columns (names, 进展情况, 存在问题 …) are narrowed down to TEXT_MIN characters and their
+# text wraps into taller rows. The four progress tables then fit one page wide at 100 % (or a
+# shrink well above MIN_SCALE); were a county to add columns beyond that, layout.print_setup
+# prints the sheet over several pages across with 所属工程 and the name column repeated.
+TEXT_MIN = 10
+KEY_COLUMNS = 2
+
+
 def _col_widths(table, rows):
-    widths = []
-    for col in table.columns:
-        longest = display_width(col.header) + 1
-        for row in rows:
-            longest = max(longest, min(display_width(row.values.get(col.key)), 60) + 1)
-        widths.append(max(col.width, min(longest, 36 if col.type == "text" else 16)))
-    return widths
+    widths, shrinkable = [], []
+    for c, col in enumerate(table.columns):
+        values = [row.values.get(col.key) for row in rows]
+        if col.type == "text":
+            widths.append(max(col.width, natural_width(values, col.header, cap=30)))
+            shrinkable.append(c)
+        else:
+            widths.append(max(col.width, natural_width(values, col.header, cap=16)))
+    return fit_columns(widths, shrinkable, TEXT_MIN, TABLE_PX)
 
 
-def _write_table(wb, fmt, spec, unit, period, table, rows):
+def _write_table(wb, fmt, spec, unit, period, table, rows, resubmit=None):
     ws = wb.add_worksheet(table.sheet)
     ncols = len(table.columns)
     key_col = ncols                           # hidden row-key column after the visible ones
@@ -457,23 +486,28 @@ def _write_table(wb, fmt, spec, unit, period, table, rows):
         ws.set_column(c, c, width)
     ws.set_column(key_col, key_col, 14, fmt.hidden, {"hidden": True})
     ws.merge_range(0, 0, 0, ncols - 1, f"{spec.county}“十项重大工程”{table.title}（{period.label}）", fmt.title)
-    ws.set_row(0, 30)
+    ws.set_row(0, 32)
     deadline = period.deadline(spec.deadline_day)
-    ws.merge_range(1, 0, 1, ncols - 1,
-                   f"填报单位：{unit}　　报送期次：{period.label}　　报送截止：{deadline.isoformat()}"
-                   f"　　浅黄色单元格为填报项", fmt.subtitle)
+    due = f"报送截止：{deadline.isoformat()}" if resubmit is None else f"重新报送截止：{resubmit.isoformat()}"
+    if rows:
+        subtitle, sub_fmt = (f"填报单位：{unit}　　报送期次：{period.label}　　{due}"
+                             f"　　浅黄色单元格为填报项"), fmt.subtitle
+    else:
+        # nothing for this unit in this table: say so where the data would be expected
+        subtitle, sub_fmt = (f"填报单位：{unit}　　报送期次：{period.label}　　"
+                             f"本单位本期无需填写本表（所参与工程在本表中没有本单位的内容）。"), fmt.notice
+    ws.merge_range(1, 0, 1, ncols - 1, subtitle, sub_fmt)
+    ws.set_row(1, row_height([(subtitle, sum(widths))], 12 if not rows else 10, minimum=20))
     for c, col in enumerate(table.columns):
         ws.write_string(2, c, col.header, fmt.header)
     ws.write_string(2, key_col, "行标识", fmt.hidden)
-    ws.set_row(2, 32)
+    ws.set_row(2, row_height([(col.header, widths[c]) for c, col in enumerate(table.columns)], minimum=20))
 
     for i, row in enumerate(rows):
         r = FIRST_DATA_ROW + i
         # LibreOffice does not fit row heights to wrapped text on import: give each row its height
-        lines = max([1] + [-(-int(display_width(row.values.get(col.key))) // max(1, int(widths[c] - 1)))
-                           for c, col in enumerate(table.columns) if isinstance(row.values.get(col.key), str)])
-        if lines > 1:
-            ws.set_row(r, 13.5 * lines + 2)
+        ws.set_row(r, row_height([(_room_for(row, col), widths[c]) for c, col in enumerate(table.columns)
+                                  if col.mode != FORMULA]))
         for c, col in enumerate(table.columns):
             if col.mode == FORMULA:
                 _write_formula(ws, fmt, table, col, row, r)
@@ -487,16 +521,22 @@ def _write_table(wb, fmt, spec, unit, period, table, rows):
         _conditional_formats(ws, fmt, table, period, last)
         ws.autofilter(2, 0, last, ncols - 1)
     ws.freeze_panes(HEADER_ROWS, 2)
-    ws.set_landscape()
-    ws.set_paper(9)
-    ws.fit_to_pages(1, 0)
-    ws.repeat_rows(2)
-    ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
-    ws.set_header(f"&C&\"{FONT},Bold\"{table.title}")
-    ws.set_footer(f"&L&\"{FONT}\"{unit}&C第 &P 页，共 &N 页&R{period.label}")
+    print_setup(ws, widths, title_rows=(0, 2), key_cols=KEY_COLUMNS, header=page_header(table.title),
+                footer=footer(unit, period.label))
     ws.protect("", {"select_locked_cells": True, "select_unlocked_cells": True,
                     "format_columns": True, "format_rows": True, "autofilter": True, "sort": False})
     return ws
+
+
+TYPICAL_ENTRY = "按计划推进，已完成约三成"  # room left for a unit's text
+
+
+def _room_for(row, col):
+    """The text a row must have room for in ``col``: its value, or a typical entry if the unit types one."""
+    value = row.values.get(col.key)
+    if value in (None, "") and col.type == "text" and row.is_input(col):
+        return TYPICAL_ENTRY
+    return value
 
 
 def _write_value(ws, r, c, value, col, cell_fmt):
@@ -523,21 +563,22 @@ def formula_for(table, col, row, r):
         schedule = row.extra.get("schedule", 1.0)
         if col.key == "rate":
             a, t = ref("actual"), ref("annual")
+            # guarded: text typed into a number cell (or a bad plan) leaves the cell empty, never #VALUE!
             if row.extra.get("kind") == "plan_cumulative":
                 e, g = ref("earlier"), ref("target")
-                text = f'=IF(OR({a}="",{g}=0),"",(N({e})+{a})/{g})'
+                text = f'=IFERROR(IF(AND(ISNUMBER({a}),ISNUMBER({g})),IF({g}=0,"",(N({e})+{a})/{g}),""),"")'
             elif row.extra.get("direction") == "lower":
-                text = f'=IF({a}="","",IF({a}<=0,1,{t}/{a}))'
+                text = f'=IFERROR(IF(AND(ISNUMBER({a}),ISNUMBER({t})),IF({t}=0,"",IF({a}<=0,1,{t}/{a})),""),"")'
             else:
-                text = f'=IF(OR({a}="",{t}=0),"",{a}/{t})'
+                text = f'=IFERROR(IF(AND(ISNUMBER({a}),ISNUMBER({t})),IF({t}=0,"",{a}/{t}),""),"")'
             return text, "" if rate is None else rate
         if col.key == "schedule":
             return f"={schedule:.6g}", schedule
         if col.key == "light":
             y = row.extra.get("yellow", 10) / 100
             rt, sc = ref("rate"), ref("schedule")
-            text = (f'=IF({rt}="","",IF({rt}>={sc}-0.0000001,"绿",'
-                    f'IF({rt}>={sc}-{y:.6g}-0.0000001,"黄","红")))')
+            text = (f'=IFERROR(IF(NOT(ISNUMBER({rt})),"",IF({rt}>={sc}-0.0000001,"绿",'
+                    f'IF({rt}>={sc}-{y:.6g}-0.0000001,"黄","红"))),"")')
             return text, light(rate, schedule, row.extra.get("yellow", 10))
     if table.key == "projects" and col.key == "rate":
         inv, plan = row.values.get("invested"), row.values.get("plan")
@@ -545,7 +586,8 @@ def formula_for(table, col, row, r):
         plan = plan if isinstance(plan, (int, float)) else None
         rate = investment_rate(inv, plan)
         i, p = ref("invested"), ref("plan")
-        return f'=IF(OR({i}="",{p}="",{p}=0),"",{i}/{p})', "" if rate is None else rate
+        return (f'=IFERROR(IF(AND(ISNUMBER({i}),ISNUMBER({p})),IF({p}=0,"",{i}/{p}),""),"")',
+                "" if rate is None else rate)
     raise KeyError(col.key)
 
 
@@ -686,27 +728,34 @@ def write_distribution(spec, period, results, path):
     ws = wb.add_worksheet("分发清单")
     headers = ["序号", "单位", "文件", "联系人", "电话", "邮箱", "报送截止"] + \
               [TABLES[t].title + "行数" for t in spec.tables]
-    widths = [6, 22, 28, 10, 14, 24, 12] + [10] * len(spec.tables)
+    deadline = period.deadline(spec.deadline_day).isoformat()
+    table = []
+    for i, (unit, file, _meta, rows) in enumerate(results, start=1):
+        u = spec.unit(unit)
+        table.append([i, unit, Path(file).name, u.contact, u.phone, u.email, deadline] +
+                     [len(rows.get(t, [])) for t in spec.tables])
+    widths = [6, 18, 22, 10, 14, 22, 12] + [10] * len(spec.tables)
+    for c in (1, 2, 3, 4, 5):             # unit, file, contact, phone, e-mail: one line where the page allows
+        widths[c] = max(widths[c], natural_width([v[c] for v in table], headers[c], cap=32))
+    widths = fit_columns(widths, [1, 2, 5], 12)
     ws.merge_range(0, 0, 0, len(headers) - 1, f"{spec.county}“十项重大工程”进度表模板分发清单（{period.label}）",
                    fmt.title)
+    ws.set_row(0, 32)
     for c, (h, w) in enumerate(zip(headers, widths)):
         ws.set_column(c, c, w)
         ws.write_string(1, c, h, fmt.header)
-    deadline = period.deadline(spec.deadline_day).isoformat()
-    for i, (unit, file, _meta, rows) in enumerate(results, start=1):
-        u = spec.unit(unit)
-        values = [i, unit, Path(file).name, u.contact, u.phone, u.email, deadline] + \
-                 [len(rows.get(t, [])) for t in spec.tables]
+    # the autofilter button takes the right of each header cell: measure the header narrower
+    ws.set_row(1, row_height([(h, w - 1.5) for h, w in zip(headers, widths)], minimum=20))
+    for i, values in enumerate(table, start=1):
+        ws.set_row(i + 1, row_height([(v, w) for v, w in zip(values, widths)]))
         for c, v in enumerate(values):
             if isinstance(v, int):
-                ws.write_number(i + 1, c, v, fmt.locked)
+                ws.write_number(i + 1, c, v, fmt.locked_int)
             else:
                 ws.write_string(i + 1, c, v, fmt.locked)
     ws.freeze_panes(2, 0)
     ws.autofilter(1, 0, len(results) + 1, len(headers) - 1)
-    ws.set_landscape()
-    ws.set_paper(9)
-    ws.fit_to_pages(1, 0)
-    ws.repeat_rows(1)
+    print_setup(ws, widths, title_rows=(0, 1), key_cols=2, header=page_header("模板分发清单"),
+                footer=footer(spec.issuer, period.label))
     wb.close()
     _atomic_write(Path(path), buf.getvalue())

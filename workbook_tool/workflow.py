@@ -56,6 +56,31 @@ def spec_summary(spec) -> list:
     return lines
 
 
+def spec_warnings(spec) -> list:
+    """What check-spec warns about without failing: placeholders and missing e-mail addresses."""
+    from .spec import is_placeholder
+    out = []
+    office = [f"{label}“{value}”" for label, value in (("联系人", spec.office_contact), ("电话", spec.office_phone),
+                                                       ("邮箱", spec.office_email)) if is_placeholder(value)]
+    if office:
+        out.append(f"警告：办公室的{'、'.join(office)}还是占位文字，模板的填报说明上不会印出，单位看不到联系方式。"
+                   "请在 county.yaml 的 office: 下填写实际的联系人、电话和邮箱。")
+    placeholders = [u.name for u in spec.units if any(is_placeholder(x) for x in (u.contact, u.phone, u.email))]
+    if placeholders:
+        out.append(f"警告：{len(placeholders)} 个单位的联系信息是占位文字（{_some(placeholders)}），"
+                   "请在 county.yaml 的 units: 下填写实际内容。")
+    missing = [u for u in spec.responsible_units if not spec.unit(u).email]
+    if missing:
+        out.append(f"警告：{len(missing)} 个需填报单位没有邮箱地址（{_some(missing)}）："
+                   "generate --mail 不会给它们写邮件，报回邮件也无法核对发件人。"
+                   "请在 county.yaml 的 units: 下补上 email。")
+    return out
+
+
+def _some(names, shown=5) -> str:
+    return "、".join(names[:shown]) + (" 等" if len(names) > shown else "")
+
+
 def generate_templates(root, spec_option, period_text, units=None):
     desk = Desk(root)
     spec = load_spec(desk.spec_folder(spec_option))
