@@ -150,7 +150,7 @@ def test_the_kit_runs_the_monthly_cycle_under_windows_cpython(kit, wine_env, tmp
     assert code == 0 and "工作简报" in out
     assert (kit / "consolidated/shengsi/2023Q2/工作简报.docx").is_file()
     code, _, out = run(kit, wine_env, ["workbook-tool.cmd", "consolidate", "--period", "2023-13"])
-    assert code == 1 and "YYYY-MM" in out                         # exit status passes through the .cmd
+    assert code == 2 and "13" in out and "不存在" in out          # a usage error's status passes through the .cmd
 
     on_linux = consolidate(linux, None, "2023-05", jobs=1)
     assert on_linux["accepted"] == summary["accepted"] and on_linux["files"] == summary["files"]
