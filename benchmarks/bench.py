@@ -38,7 +38,8 @@ from workbook_tool.consolidate import consolidate  # noqa: E402
 from workbook_tool.desk import Period  # noqa: E402
 from workbook_tool.spec import load_spec, spec_as_json  # noqa: E402
 from workbook_tool.tables import TABLES, tables_of  # noqa: E402
-from workbook_tool.template import safe_filename, unit_rows, write_template  # noqa: E402
+from workbook_tool.carry import unit_rows  # noqa: E402
+from workbook_tool.template import safe_filename, write_template  # noqa: E402
 from workbook_tool.workflow import EXAMPLES, generate_templates  # noqa: E402
 
 PERIOD = Period(2023, 5)

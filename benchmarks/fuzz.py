@@ -29,7 +29,8 @@ from workbook_tool.desk import Period  # noqa: E402
 from workbook_tool.reader import read_return  # noqa: E402
 from workbook_tool.spec import load_spec  # noqa: E402
 from workbook_tool.workflow import EXAMPLES  # noqa: E402
-from workbook_tool.template import unit_rows, write_template  # noqa: E402
+from workbook_tool.carry import unit_rows  # noqa: E402
+from workbook_tool.template import write_template  # noqa: E402
 
 ODD = ["", " ", "=1+1", "约12亿", "１２０", "1,234.5", "85%", "2023.5.31", "2023年13月1日", "-0", "1e309",
        "nan", "inf", "\t", "见附件", "😀" * 300, "=[1]Sheet1!A1", -1.5, 10**20, 0.0, True, "已完成",

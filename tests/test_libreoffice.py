@@ -12,7 +12,8 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 from workbook_tool import demo
 from workbook_tool.consolidate import consolidate
 from workbook_tool.tables import TABLES
-from workbook_tool.template import FIRST_DATA_ROW, unit_rows
+from workbook_tool.carry import unit_rows
+from workbook_tool.template import FIRST_DATA_ROW
 
 from conftest import ON_TIME
 

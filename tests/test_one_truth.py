@@ -1,6 +1,5 @@
 """One truth per unit and period: what the master says is what stands (issue 12, one test per point)."""
 import datetime as dt
-import random
 
 import openpyxl
 import pytest
@@ -11,7 +10,6 @@ from workbook_tool.bulletin import Quarter, gather, sentences
 from workbook_tool.cli import main
 from workbook_tool.consolidate import consolidate
 from workbook_tool.desk import Desk, Period
-from workbook_tool.ledger import Ledger
 from workbook_tool.workflow import generate_templates, status_report
 
 from conftest import ON_TIME, Office

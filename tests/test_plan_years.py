@@ -17,7 +17,8 @@ from workbook_tool.spec import (SpecError, default_unit_code, load_spec, parse_s
                                 spec_as_json, spec_digest)
 from workbook_tool.tables import TABLES, light
 from workbook_tool.rows import Row
-from workbook_tool.template import formula_for, generate, problem_code, unit_rows
+from workbook_tool.carry import problem_code, unit_rows
+from workbook_tool.template import formula_for, generate
 from workbook_tool.standing import earlier_years
 from workbook_tool.workflow import EXAMPLES, generate_templates, init_desk
 

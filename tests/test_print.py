@@ -88,7 +88,7 @@ def test_every_table_sheet_prints_legibly_on_a4(may):
 
 
 def _unit_with_empty_tables(may):
-    from workbook_tool.template import unit_rows
+    from workbook_tool.carry import unit_rows
     for unit in may.spec.responsible_units:
         rows = unit_rows(may.spec, unit, may.period)
         empty = [t for t, r in rows.items() if not r]

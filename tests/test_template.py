@@ -9,7 +9,8 @@ from workbook_tool.desk import Period
 from workbook_tool.reader import read_return
 from workbook_tool.spec import load_spec
 from workbook_tool.tables import FORMULA, TABLES
-from workbook_tool.template import FIRST_DATA_ROW, unit_rows, write_template
+from workbook_tool.carry import unit_rows
+from workbook_tool.template import FIRST_DATA_ROW, write_template
 from workbook_tool.workflow import EXAMPLES, generate_templates
 
 

@@ -9,7 +9,7 @@ import dataclasses
 import datetime as dt
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from xlsxwriter.utility import xl_rowcol_to_cell
 
@@ -17,7 +17,8 @@ from . import signing
 from .findings import Finding
 from .rows import Row
 from .tables import FORMULA, TABLES, indicator_row_rate, investment_rate, light
-from .template import FIRST_DATA_ROW, canon
+from .template import FIRST_DATA_ROW
+from .values import canon
 
 
 class Bad(Exception):
@@ -29,24 +30,9 @@ class Bad(Exception):
 
 
 @dataclass
-class CheckedRow:
-    table: str
-    key: str
-    project: int
-    kind: str
-    excel_row: int
-    values: dict                   # typed: float, ISO date text, text, or None
-    extra: dict = field(default_factory=dict)
-    used: bool = True              # False for blank rows left empty
-
-    def as_row(self, unit: str, period: str) -> Row:
-        return Row(self.table, self.key, self.project, self.kind, unit, period, dict(self.values))
-
-
-@dataclass
 class Checked:
     findings: list
-    rows: list                     # [CheckedRow]
+    rows: list                     # [Row], with their sheet rows
     raw: dict                      # (table, key) → {column: raw cell value}
 
     @property
@@ -403,7 +389,8 @@ def _check_row(table, record, cells, spec, period, unit, sheet, external=frozens
             if is_blank_row:
                 detail = "新增的行要把项目/问题的基本信息填写完整。"
             findings.append(Finding("V004", detail=detail, **where(c)))
-    row = CheckedRow(table.key, record["k"], int(record["p"]), kind, r, values, dict(record.get("x", {})))
+    row = Row(table.key, record["k"], int(record["p"]), kind, unit, str(period), values,
+              dict(record.get("x", {})), excel_row=r)
     _compute(table, row, spec)
     return row, raw, findings
 

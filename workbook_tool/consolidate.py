@@ -22,7 +22,9 @@ from .reader import read_return
 from .spec import load_spec
 from .standing import units_data_for
 from .tables import TABLES
-from .template import canon, rows_from_records, safe_filename, write_template
+from .rows import rows_from_records
+from .template import safe_filename, write_template
+from .values import canon
 from xlsxwriter.utility import xl_rowcol_to_cell
 
 MASTER_NAME = "汇总表.xlsx"
@@ -204,8 +206,6 @@ def _resubmitted(spec, ledger, period, unit, e):
         return
     before = {r.ident: r.values for r in ledger.version_rows(spec.code, before_sha)}
     for row in e.checked.rows:
-        if not row.used:
-            continue
         old = before.get((row.table, row.key), {})
         table = TABLES[row.table]
         for c, col in enumerate(table.columns):
@@ -255,7 +255,7 @@ def _run(desk, spec, period, key, ledger, out_dir, progress, jobs, now):
     with ledger.transaction():
         for unit, e in a.accepted.items():
             ledger.record_version(spec.code, str(period), unit, e.sha256, e.received, e.path,
-                                  [r.as_row(unit, str(period)) for r in e.checked.rows if r.used])
+                                  e.checked.rows)
         ledger.set_standing(spec.code, str(period), {u: e.sha256 for u, e in a.accepted.items()})
         ledger.record_files(spec.code, str(period), [
             dict(path=e.path, sha256=e.sha256, size=e.size, received=e.received.isoformat(), unit=e.unit,

@@ -13,7 +13,9 @@ import xlsxwriter
 from .layout import (BODY_FONT, TABLE_PX, TITLE_FONT, TITLE_SIZE, column_px, fit_columns, font, footer,
                      natural_width, page_header, print_setup, row_height)
 from .tables import FORMULA, tables_of
-from .template import WORKBOOK_OPTIONS, _atomic_write, typed
+from .desk import write_file
+from .template import WORKBOOK_OPTIONS
+from .values import typed
 
 PERCENT_COLUMNS = {"rate", "schedule"}
 CONSTANT_MEMORY_ROWS = 50_000
@@ -137,7 +139,7 @@ def write_master(spec, period, units_data, submissions, findings, path):
     _write_submissions(wb, fmt, spec, period, submissions)
     _write_findings(wb, fmt, spec, period, findings)
     wb.close()
-    _atomic_write(Path(path), buf.getvalue())
+    write_file(Path(path), buf.getvalue())
 
 
 def _write_overview(wb, fmt, spec, period, rows, submissions):

@@ -1,12 +1,16 @@
-"""The one row model: a row of any progress table, as one unit reported it for one period.
+"""The one row model: a row of any progress table, in a template, a return or the ledger.
 
-The ledger stores these, carry-forward reads them, the master merges them. Values are plain
-JSON-able data (numbers, ISO date text, text, None) keyed by the table's column keys.
+A template is built from these rows, a return's checked rows become these rows, the ledger
+stores them, carry-forward reads them and the master merges them. ``values`` holds plain data
+keyed by the table's column keys; ``extra`` holds what the row's formulas need (direction,
+kind, 序时进度, thresholds) and travels in the template's signed record.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+
+from .tables import INPUT, LOCKED, NEW, TABLES
+from .values import typed
 
 
 @dataclass(frozen=True)
@@ -16,10 +20,12 @@ class Row:
     table: str                     # table key: indicators | tasks | projects | problems
     key: str                       # the stable row key of the template
     project: int                   # the project (工程) number
-    kind: str                      # spec | blank | carried
+    kind: str                      # spec | blank (added by the unit) | carried (added earlier)
     unit: str = ""
     period: str = ""               # the period whose accepted return this state comes from
-    values: Mapping[str, Any] = field(default_factory=dict)
+    values: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+    excel_row: int = 0             # 1-based row in the sheet it was read from (0: not from a sheet)
 
     @property
     def ident(self) -> tuple:
@@ -29,6 +35,17 @@ class Row:
     def year(self) -> int:
         return int(self.period[:4]) if self.period else 0
 
+    def is_input(self, col) -> bool:
+        return col.mode == INPUT or (col.mode == NEW and (self.kind == "blank" or col.key in self.opened))
+
+    def is_locked(self, col) -> bool:
+        return col.mode == LOCKED or (col.mode == NEW and self.kind != "blank" and col.key not in self.opened)
+
+    @property
+    def opened(self) -> tuple:
+        """NEW columns the unit fills again on a carried row (a new year's 年度计划投资)."""
+        return tuple(self.extra.get("open", ()))
+
 
 def latest_state(rows) -> dict:
     """{(table, key): Row}: the newest row of each key, given rows in period order."""
@@ -36,3 +53,21 @@ def latest_state(rows) -> dict:
     for row in rows:
         out[row.ident] = row
     return out
+
+
+def rows_from_records(records, inputs=None) -> dict:
+    """Rebuild a template's rows from its signed records (+ the unit's submitted inputs)."""
+    rows = {}
+    for rec in records:
+        table = TABLES[rec["t"]]
+        values = {c.key: typed(c, rec["v"][c.key]) for c in table.columns if c.key in rec["v"]}
+        if inputs:
+            for k, v in inputs.get((rec["t"], rec["k"]), {}).items():
+                if k not in rec["v"]:
+                    values[k] = v
+        rows.setdefault(rec["t"], []).append(Row(rec["t"], rec["k"], int(rec["p"]), rec["kind"], values=values,
+                                                 extra=dict(rec.get("x", {}))))
+    return rows
+
+
+# -- rows of one unit ----------------------------------------------------------------------

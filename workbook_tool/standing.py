@@ -12,7 +12,7 @@ from .checks import recompute
 from .desk import Period
 from .rows import Row
 from .tables import TABLES
-from .template import plan_cumulative_ids, unit_rows
+from .carry import plan_cumulative_ids, unit_rows
 
 THIS_PERIOD = "本期"
 NOT_REPORTED = "未报"

@@ -5,7 +5,6 @@ import datetime as dt
 import io
 import json
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import xlsxwriter
@@ -15,9 +14,9 @@ from . import signing
 from .desk import Period, write_file
 from .layout import (A4_LANDSCAPE_PT_HIGH, BODY_FONT, MIN_SCALE, TABLE_PX, TITLE_SIZE, fit_columns, font,
                      footer, natural_width, page_header, print_setup, row_height)
-from .rows import Row as LedgerRow
 from .spec import is_placeholder
-from .tables import (FORMULA, INPUT, LOCKED, NEW, TABLES, indicator_row_rate, investment_rate, light,
+from .values import canon
+from .tables import (FORMULA, TABLES, indicator_row_rate, investment_rate, light,
                      tables_of)
 
 HEADER_ROWS = 3            # title, unit line, column headers; data start on the 4th row
@@ -30,253 +29,6 @@ WORKBOOK_OPTIONS = {
     "strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False,
     "in_memory": True,
 }
-
-
-@dataclass
-class Row:
-    """One row of a progress table in one unit's template."""
-
-    table: str
-    key: str
-    project: int
-    kind: str                       # spec | blank | carried
-    values: dict = field(default_factory=dict)
-    extra: dict = field(default_factory=dict)
-
-    def is_input(self, col) -> bool:
-        return col.mode == INPUT or (col.mode == NEW and (self.kind == "blank" or col.key in self.opened))
-
-    def is_locked(self, col) -> bool:
-        return col.mode == LOCKED or (col.mode == NEW and self.kind != "blank" and col.key not in self.opened)
-
-    @property
-    def opened(self) -> tuple:
-        """NEW columns the unit fills again on a carried row (a new year's 年度计划投资)."""
-        return tuple(self.extra.get("open", ()))
-
-
-# -- canonical cell values -------------------------------------------------------------
-
-def canon(value) -> str:
-    """The text form of a cell value used in signatures and comparisons."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, (int, float)):
-        if value != value:  # NaN
-            return ""
-        return f"{float(value):.10g}"
-    if isinstance(value, dt.datetime):
-        if value.time() == dt.time(0):
-            return value.date().isoformat()
-        return value.isoformat(sep=" ")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return str(value)
-
-
-def typed(col, value):
-    """A stored (JSON or canonical text) value → the Python value to write in a cell."""
-    if value in (None, ""):
-        return None
-    if col.type == "date" and isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value[:10])
-        except ValueError:
-            return value
-    if col.type == "number" and isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value
-
-
-def rows_from_records(records, inputs=None) -> dict:
-    """Rebuild a template's rows from its signed records (+ the unit's submitted inputs)."""
-    rows = {}
-    for rec in records:
-        table = TABLES[rec["t"]]
-        values = {c.key: typed(c, rec["v"][c.key]) for c in table.columns if c.key in rec["v"]}
-        if inputs:
-            for k, v in inputs.get((rec["t"], rec["k"]), {}).items():
-                if k not in rec["v"]:
-                    values[k] = v
-        rows.setdefault(rec["t"], []).append(Row(rec["t"], rec["k"], int(rec["p"]), rec["kind"], values,
-                                                 dict(rec.get("x", {}))))
-    return rows
-
-
-# -- rows of one unit ----------------------------------------------------------------------
-
-def problem_code(spec, project, unit: str, period: Period, n: int) -> str:
-    """问题编号 of a blank problem row: project, period, the unit's own code, slot.
-
-    Nothing in it depends on where the unit stands in the registry."""
-    return f"{project.no:02d}-{period.year % 100:02d}{period.month:02d}-{spec.unit_code(unit)}-{n}"
-
-
-def plan_cumulative_ids(spec, unit: str) -> list:
-    """Ids of the plan_cumulative indicators ``unit`` reports (their earlier years come from the ledger)."""
-    return [ind.id for p in spec.projects_of(unit) for ind in p.indicators
-            if ind.kind == "plan_cumulative" and unit in ind.units]
-
-
-def rollover(row: Row, old: LedgerRow, period: Period, task=None) -> bool:
-    """Adjust a row carried across a plan-year boundary; False when it leaves the template.
-
-    Year-to-date values (本年累计, 本年累计完成投资) start afresh. A recurring task (每年滚动)
-    starts the year at 未启动; a one-off task completed in an earlier year leaves later
-    years' templates (it stays in the ledger's history), unless the spec re-targets it to
-    this year or later; a one-off task not completed carries on. Locked values (this year's
-    年度目标, 年度计划投资, 节点目标) come from the spec, never from last year's row; a project
-    the unit added itself gets its 年度计划投资 cell open again for the new year.
-    """
-    for key in ("actual", "invested"):
-        if key in row.values:
-            row.values[key] = None
-    if row.table == "projects" and row.kind == "carried":
-        row.values["plan"] = None        # a project the unit added: it gives the new year's plan
-        row.extra["open"] = ["plan"]
-    if row.table != "tasks":
-        return True
-    completed = old.values.get("state") == "已完成"
-    due = row.values.get("due")
-    retargeted = isinstance(due, dt.date) and due >= dt.date(period.year, 1, 1)
-    if task is not None and task.recurring or completed and retargeted:
-        for key in ("progress", "done", "issues"):
-            row.values[key] = None
-        row.values["state"] = "未启动"
-        return True
-    return not completed
-
-
-def _retargeted(task, year) -> bool:
-    due = task.due_for(year)
-    return due is not None and due >= dt.date(year, 1, 1)
-
-
-def unit_rows(spec, unit: str, period: Period, carry=(), earlier=None, finished=(),
-              keep_closed_from: str | None = None) -> dict:
-    """{table key: [Row]} for ``unit`` in ``period``, carried values pre-filled.
-
-    ``carry``: the unit's latest accepted state of each row (ledger rows). Problems closed in
-    an earlier period leave the list; ``keep_closed_from`` (a period) keeps those closed from
-    that period on (the master shows what was closed this month).
-    ``earlier``: {indicator id: sum of the earlier plan years' accepted year-end values} for
-    the unit's plan_cumulative indicators. ``finished``: keys of tasks the unit reported
-    已完成 at the end of an earlier year. Both come from the ledger (Ledger.year_end_values).
-    """
-
-    def is_gone(old) -> bool:
-        return old is not None and old.values.get("state") == "已销号" and \
-            (keep_closed_from is None or old.period < keep_closed_from)
-
-    carried = {(c.table, c.key): c for c in carry}
-    rows = {t.key: [] for t in tables_of(spec)}
-    year = period.year
-    earlier = earlier or {}
-
-    def prefill(row: Row, item=None) -> bool:
-        """Pre-fill from the carried row; False when the row leaves this year's template."""
-        old = carried.get((row.table, row.key))
-        if old is None:
-            return True
-        same_year = old.period[:4] == str(period.year)
-        for col in TABLES[row.table].columns:
-            if not row.is_input(col) and not (col.mode == NEW and row.kind == "carried"):
-                continue
-            value = old.values.get(col.key)
-            if col.key in row.values and row.values[col.key] not in (None, "") and col.mode != INPUT:
-                continue
-            row.values[col.key] = typed(col, value)
-        row.extra["prev"] = {k: canon(v) for k, v in old.values.items()
-                             if k in ("actual", "invested", "state") and same_year}
-        return same_year or rollover(row, old, period, item)
-
-    for project in spec.projects_of(unit):
-        pname = project.name
-        if spec.uses("indicators"):
-            for ind in project.indicators:
-                if unit not in ind.units:
-                    continue
-                row = Row("indicators", ind.id, project.no, "spec", {
-                    "project": pname, "name": ind.name, "measure": ind.measure,
-                    "target": ind.target, "year": ind.year, "annual": ind.annual_for(year),
-                    "earlier": (float(earlier.get(ind.id, 0.0)) if ind.kind == "plan_cumulative" else None),
-                    "units": "、".join(ind.units),
-                }, {"direction": ind.direction, "kind": ind.kind,
-                    "schedule": ind.planned_share(period), "yellow": spec.yellow})
-                prefill(row)
-                rows["indicators"].append(row)
-        if spec.uses("tasks"):
-            for task in project.tasks:
-                if unit not in task.units:
-                    continue
-                old = carried.get(("tasks", task.id))
-                if (task.id in finished and not task.recurring and not _retargeted(task, year)
-                        and (old is None or old.period[:4] != str(year))):
-                    continue             # a one-off task completed in an earlier year
-                row = Row("tasks", task.id, project.no, "spec", {
-                    "project": pname, "name": task.name, "units": "、".join(task.units),
-                    "partners": "、".join(task.partners), "milestone": task.milestone_for(year),
-                    "due": task.due_for(year),
-                })
-                if prefill(row, task):
-                    rows["tasks"].append(row)
-        if spec.uses("projects"):
-            for major in project.major_projects:
-                if major.owner != unit:
-                    continue
-                row = Row("projects", major.id, project.no, "spec", {
-                    "project": pname, "name": major.name, "content": major.content,
-                    "owner": major.owner, "total": major.total_investment,
-                    "plan": major.annual_plan_for(year), "planned_start": major.planned_start,
-                })
-                prefill(row)
-                rows["projects"].append(row)
-            _added_rows(rows["projects"], carry, "projects", project, unit, period, spec.blank_projects,
-                        {"project": pname, "owner": unit}, prefill)
-        if spec.uses("problems"):
-            for problem in project.problems:
-                if unit not in problem.units:
-                    continue
-                row = Row("problems", problem.id, project.no, "spec", {
-                    "project": pname, "code": problem.id, "description": problem.description,
-                    "raised": problem.raised, "units": "、".join(problem.units),
-                    "measures": problem.measures, "due": problem.due,
-                })
-                prefill(row)
-                if not is_gone(carried.get(("problems", problem.id))):   # closed in an earlier period
-                    rows["problems"].append(row)
-            _added_rows(rows["problems"], carry, "problems", project, unit, period, spec.blank_problems,
-                        {"project": pname, "units": unit}, prefill, is_gone=is_gone,
-                        code=lambda n: problem_code(spec, project, unit, period, n))
-    return rows
-
-
-def _added_rows(out, carry, table, project, unit, period, blanks, fixed, prefill, code=None,
-                is_gone=lambda old: False):
-    """Rows a unit added in earlier periods (carried) and fresh blank rows."""
-    for old in carry:
-        if old.table != table or old.kind not in ("blank", "carried") or old.project != project.no:
-            continue
-        if table == "problems" and is_gone(old):
-            continue                     # closed problems leave the list
-        row = Row(table, old.key, project.no, "carried", dict(fixed))
-        if not prefill(row):
-            continue
-        row.values.update(fixed)
-        if "code" in old.values:
-            row.values["code"] = old.values["code"]
-        out.append(row)
-    for n in range(1, blanks + 1):
-        key = f"new-{period}-{project.no:02d}-{n}"
-        row = Row(table, key, project.no, "blank", dict(fixed))
-        if code:
-            row.values["code"] = code(n)
-        out.append(row)
 
 
 # -- signed metadata ---------------------------------------------------------------------
@@ -311,7 +63,7 @@ def build_meta(spec, unit: str, period: Period, records: list, key: bytes) -> di
 
 # -- the workbook ------------------------------------------------------------------------
 
-class _Formats:
+class Formats:
     def __init__(self, wb):
         base = font(valign="vcenter", border=1, text_wrap=True)
         self.title = wb.add_format(font(TITLE_SIZE, title=True, align="center", valign="vcenter"))
@@ -367,7 +119,7 @@ def write_template(spec, unit: str, period: Period, rows: dict, key: bytes, targ
                        "author": spec.issuer, "company": spec.issuer, "created": fixed,
                        "comments": "workbook-tool"})
     wb.set_calc_mode("auto")
-    fmt = _Formats(wb)
+    fmt = Formats(wb)
     _write_instructions(wb, fmt, spec, unit, period, rows, feedback, resubmit)
     for table in tables_of(spec):
         ws = _write_table(wb, fmt, spec, unit, period, table, rows.get(table.key, []), resubmit)
@@ -382,13 +134,8 @@ def write_template(spec, unit: str, period: Period, rows: dict, key: bytes, targ
     if hasattr(target, "write"):
         target.write(data)
     else:
-        _atomic_write(Path(target), data)
+        write_file(Path(target), data)
     return meta
-
-
-def _atomic_write(path: Path, data: bytes):
-    """All workbook writes go through desk.write_file (a file held open in Excel/WPS: clear message)."""
-    write_file(path, data)
 
 
 def _write_instructions(wb, fmt, spec, unit, period, rows, feedback=(), resubmit=None):
@@ -702,6 +449,8 @@ def safe_filename(name: str) -> str:
 
 
 def generate(spec, period: Period, out_dir, key: bytes, units=None, carry_for=None, past_for=None):
+    from .carry import unit_rows
+    from .distribution import write_distribution
     """Write every unit's template and the distribution list; return [(unit, path, meta, rows)].
 
     ``past_for(unit)`` → (earlier, finished) as unit_rows takes them (earlier plan years)."""
@@ -717,45 +466,3 @@ def generate(spec, period: Period, out_dir, key: bytes, units=None, carry_for=No
         results.append((unit, path, meta, rows))
     write_distribution(spec, period, results, out_dir / "分发清单.xlsx")
     return results
-
-
-def write_distribution(spec, period, results, path):
-    buf = io.BytesIO()
-    wb = xlsxwriter.Workbook(buf, WORKBOOK_OPTIONS)
-    wb.set_properties({"title": f"模板分发清单 {period.label}", "author": spec.issuer,
-                       "created": dt.datetime.combine(period.end, dt.time(0))})
-    fmt = _Formats(wb)
-    ws = wb.add_worksheet("分发清单")
-    headers = ["序号", "单位", "文件", "联系人", "电话", "邮箱", "报送截止"] + \
-              [TABLES[t].title + "行数" for t in spec.tables]
-    deadline = period.deadline(spec.deadline_day).isoformat()
-    table = []
-    for i, (unit, file, _meta, rows) in enumerate(results, start=1):
-        u = spec.unit(unit)
-        table.append([i, unit, Path(file).name, u.contact, u.phone, u.email, deadline] +
-                     [len(rows.get(t, [])) for t in spec.tables])
-    widths = [6, 18, 22, 10, 14, 22, 12] + [10] * len(spec.tables)
-    for c in (1, 2, 3, 4, 5):             # unit, file, contact, phone, e-mail: one line where the page allows
-        widths[c] = max(widths[c], natural_width([v[c] for v in table], headers[c], cap=32))
-    widths = fit_columns(widths, [1, 2, 5], 12)
-    ws.merge_range(0, 0, 0, len(headers) - 1, f"{spec.county}“十项重大工程”进度表模板分发清单（{period.label}）",
-                   fmt.title)
-    ws.set_row(0, 32)
-    for c, (h, w) in enumerate(zip(headers, widths)):
-        ws.set_column(c, c, w)
-        ws.write_string(1, c, h, fmt.header)
-    # the autofilter button takes the right of each header cell: measure the header narrower
-    ws.set_row(1, row_height([(h, w - 1.5) for h, w in zip(headers, widths)], minimum=20))
-    for i, values in enumerate(table, start=1):
-        ws.set_row(i + 1, row_height([(v, w) for v, w in zip(values, widths)]))
-        for c, v in enumerate(values):
-            if isinstance(v, int):
-                ws.write_number(i + 1, c, v, fmt.locked_int)
-            else:
-                ws.write_string(i + 1, c, v, fmt.locked)
-    ws.freeze_panes(2, 0)
-    ws.autofilter(1, 0, len(results) + 1, len(headers) - 1)
-    print_setup(ws, widths, title_rows=(0, 1), key_cols=2, header=page_header("模板分发清单"),
-                footer=footer(spec.issuer, period.label))
-    wb.close()
-    _atomic_write(Path(path), buf.getvalue())

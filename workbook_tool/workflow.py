@@ -10,7 +10,9 @@ from .ledger import Ledger
 from .spec import load_spec
 from .tables import TABLES
 from .standing import earlier_years
-from .template import generate, unit_rows, write_distribution
+from .carry import unit_rows
+from .distribution import write_distribution
+from .template import generate
 
 # the example counties ship inside the package (package data), so init and demo work from any install
 EXAMPLES = Path(__file__).resolve().parent / "examples"

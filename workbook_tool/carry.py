@@ -1,0 +1,182 @@
+"""The rows of one unit's template for one period: the spec's rows with carried values.
+
+What a unit's template pre-fills is the latest accepted state of each row before the period
+(from the ledger), rolled over at a plan-year boundary; the master shows the same rows as 沿用.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from .desk import Period
+from .rows import Row
+from .tables import INPUT, NEW, TABLES, tables_of
+from .values import canon, typed
+
+
+def problem_code(spec, project, unit: str, period: Period, n: int) -> str:
+    """问题编号 of a blank problem row: project, period, the unit's own code, slot.
+
+    Nothing in it depends on where the unit stands in the registry."""
+    return f"{project.no:02d}-{period.year % 100:02d}{period.month:02d}-{spec.unit_code(unit)}-{n}"
+
+
+def plan_cumulative_ids(spec, unit: str) -> list:
+    """Ids of the plan_cumulative indicators ``unit`` reports (their earlier years come from the ledger)."""
+    return [ind.id for p in spec.projects_of(unit) for ind in p.indicators
+            if ind.kind == "plan_cumulative" and unit in ind.units]
+
+
+def rollover(row: Row, old: Row, period: Period, task=None) -> bool:
+    """Adjust a row carried across a plan-year boundary; False when it leaves the template.
+
+    Year-to-date values (本年累计, 本年累计完成投资) start afresh. A recurring task (每年滚动)
+    starts the year at 未启动; a one-off task completed in an earlier year leaves later
+    years' templates (it stays in the ledger's history), unless the spec re-targets it to
+    this year or later; a one-off task not completed carries on. Locked values (this year's
+    年度目标, 年度计划投资, 节点目标) come from the spec, never from last year's row; a project
+    the unit added itself gets its 年度计划投资 cell open again for the new year.
+    """
+    for key in ("actual", "invested"):
+        if key in row.values:
+            row.values[key] = None
+    if row.table == "projects" and row.kind == "carried":
+        row.values["plan"] = None        # a project the unit added: it gives the new year's plan
+        row.extra["open"] = ["plan"]
+    if row.table != "tasks":
+        return True
+    completed = old.values.get("state") == "已完成"
+    due = row.values.get("due")
+    retargeted = isinstance(due, dt.date) and due >= dt.date(period.year, 1, 1)
+    if task is not None and task.recurring or completed and retargeted:
+        for key in ("progress", "done", "issues"):
+            row.values[key] = None
+        row.values["state"] = "未启动"
+        return True
+    return not completed
+
+
+def _retargeted(task, year) -> bool:
+    due = task.due_for(year)
+    return due is not None and due >= dt.date(year, 1, 1)
+
+
+def unit_rows(spec, unit: str, period: Period, carry=(), earlier=None, finished=(),
+              keep_closed_from: str | None = None) -> dict:
+    """{table key: [Row]} for ``unit`` in ``period``, carried values pre-filled.
+
+    ``carry``: the unit's latest accepted state of each row (ledger rows). Problems closed in
+    an earlier period leave the list; ``keep_closed_from`` (a period) keeps those closed from
+    that period on (the master shows what was closed this month).
+    ``earlier``: {indicator id: sum of the earlier plan years' accepted year-end values} for
+    the unit's plan_cumulative indicators. ``finished``: keys of tasks the unit reported
+    已完成 at the end of an earlier year. Both come from the ledger (Ledger.year_end_values).
+    """
+
+    def is_gone(old) -> bool:
+        return old is not None and old.values.get("state") == "已销号" and \
+            (keep_closed_from is None or old.period < keep_closed_from)
+
+    carried = {(c.table, c.key): c for c in carry}
+    rows = {t.key: [] for t in tables_of(spec)}
+    year = period.year
+    earlier = earlier or {}
+
+    def prefill(row: Row, item=None) -> bool:
+        """Pre-fill from the carried row; False when the row leaves this year's template."""
+        old = carried.get((row.table, row.key))
+        if old is None:
+            return True
+        same_year = old.period[:4] == str(period.year)
+        for col in TABLES[row.table].columns:
+            if not row.is_input(col) and not (col.mode == NEW and row.kind == "carried"):
+                continue
+            value = old.values.get(col.key)
+            if col.key in row.values and row.values[col.key] not in (None, "") and col.mode != INPUT:
+                continue
+            row.values[col.key] = typed(col, value)
+        row.extra["prev"] = {k: canon(v) for k, v in old.values.items()
+                             if k in ("actual", "invested", "state") and same_year}
+        return same_year or rollover(row, old, period, item)
+
+    for project in spec.projects_of(unit):
+        pname = project.name
+        if spec.uses("indicators"):
+            for ind in project.indicators:
+                if unit not in ind.units:
+                    continue
+                row = Row("indicators", ind.id, project.no, "spec", values={
+                    "project": pname, "name": ind.name, "measure": ind.measure,
+                    "target": ind.target, "year": ind.year, "annual": ind.annual_for(year),
+                    "earlier": (float(earlier.get(ind.id, 0.0)) if ind.kind == "plan_cumulative" else None),
+                    "units": "、".join(ind.units),
+                }, extra={"direction": ind.direction, "kind": ind.kind,
+                    "schedule": ind.planned_share(period), "yellow": spec.yellow})
+                prefill(row)
+                rows["indicators"].append(row)
+        if spec.uses("tasks"):
+            for task in project.tasks:
+                if unit not in task.units:
+                    continue
+                old = carried.get(("tasks", task.id))
+                if (task.id in finished and not task.recurring and not _retargeted(task, year)
+                        and (old is None or old.period[:4] != str(year))):
+                    continue             # a one-off task completed in an earlier year
+                row = Row("tasks", task.id, project.no, "spec", values={
+                    "project": pname, "name": task.name, "units": "、".join(task.units),
+                    "partners": "、".join(task.partners), "milestone": task.milestone_for(year),
+                    "due": task.due_for(year),
+                })
+                if prefill(row, task):
+                    rows["tasks"].append(row)
+        if spec.uses("projects"):
+            for major in project.major_projects:
+                if major.owner != unit:
+                    continue
+                row = Row("projects", major.id, project.no, "spec", values={
+                    "project": pname, "name": major.name, "content": major.content,
+                    "owner": major.owner, "total": major.total_investment,
+                    "plan": major.annual_plan_for(year), "planned_start": major.planned_start,
+                })
+                prefill(row)
+                rows["projects"].append(row)
+            _added_rows(rows["projects"], carry, "projects", project, unit, period, spec.blank_projects,
+                        {"project": pname, "owner": unit}, prefill)
+        if spec.uses("problems"):
+            for problem in project.problems:
+                if unit not in problem.units:
+                    continue
+                row = Row("problems", problem.id, project.no, "spec", values={
+                    "project": pname, "code": problem.id, "description": problem.description,
+                    "raised": problem.raised, "units": "、".join(problem.units),
+                    "measures": problem.measures, "due": problem.due,
+                })
+                prefill(row)
+                if not is_gone(carried.get(("problems", problem.id))):   # closed in an earlier period
+                    rows["problems"].append(row)
+            _added_rows(rows["problems"], carry, "problems", project, unit, period, spec.blank_problems,
+                        {"project": pname, "units": unit}, prefill, is_gone=is_gone,
+                        code=lambda n: problem_code(spec, project, unit, period, n))
+    return rows
+
+
+def _added_rows(out, carry, table, project, unit, period, blanks, fixed, prefill, code=None,
+                is_gone=lambda old: False):
+    """Rows a unit added in earlier periods (carried) and fresh blank rows."""
+    for old in carry:
+        if old.table != table or old.kind not in ("blank", "carried") or old.project != project.no:
+            continue
+        if table == "problems" and is_gone(old):
+            continue                     # closed problems leave the list
+        row = Row(table, old.key, project.no, "carried", values=dict(fixed))
+        if not prefill(row):
+            continue
+        row.values.update(fixed)
+        if "code" in old.values:
+            row.values["code"] = old.values["code"]
+        out.append(row)
+    for n in range(1, blanks + 1):
+        key = f"new-{period}-{project.no:02d}-{n}"
+        row = Row(table, key, project.no, "blank", values=dict(fixed))
+        if code:
+            row.values["code"] = code(n)
+        out.append(row)
