@@ -14,7 +14,8 @@ from click.testing import CliRunner
 
 from workbook_tool import cli_zh
 from workbook_tool.cli import main
-from workbook_tool.consolidate import consolidate, plain_place, resubmit_date
+from workbook_tool.consolidate import consolidate
+from workbook_tool.feedback import plain_place, resubmit_date
 from workbook_tool.desk import Period
 from workbook_tool.findings import Finding
 from workbook_tool.layout import A4_LANDSCAPE_PX, MIN_SCALE, column_px, working_days_after, wrapped_lines
