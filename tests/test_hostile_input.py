@@ -1,0 +1,147 @@
+"""Hostile input and faults (issue 18): crafted returns that once aborted the process inside
+python-calamine, an inbox full of traps, hostile names, keys, history. Every file here is built in
+the test from a generated template; nothing binary is committed."""
+import io
+import re
+import zipfile
+
+import pytest
+
+from workbook_tool.reader import read_return
+
+from test_hostile import filled_bytes, with_doctype
+
+
+def rebuild(data: bytes, replace=None, add=None, stored=False) -> bytes:
+    """A copy of a zip with parts replaced (callables on the old bytes) or added; optionally uncompressed."""
+    out = io.BytesIO()
+    method = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
+    with zipfile.ZipFile(io.BytesIO(data)) as zin, zipfile.ZipFile(out, "w", method) as zout:
+        for info in zin.infolist():
+            body = zin.read(info.filename)
+            if replace and info.filename in replace:
+                body = replace[info.filename](body)
+            zout.writestr(info.filename, body)
+        for name, body in (add or {}).items():
+            zout.writestr(name, body)
+    return out.getvalue()
+
+
+def far_cell(cell: bytes):
+    """Append one cell (a raw <c> element with its row) to a sheet."""
+    return lambda body: body.replace(b"</sheetData>", cell + b"</sheetData>")
+
+
+def without_r(body: bytes) -> bytes:
+    return re.sub(rb' r="[A-Z]*\d+"', b"", body)
+
+
+def many_sheets(data: bytes, count=60, cell=b'<row r="20000"><c r="GR20000"><v>1</v></c></row>') -> bytes:
+    """``count`` extra worksheets, each with one far cell that is inside the per-sheet bounds."""
+    sheet = (b'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/'
+             b'spreadsheetml/2006/main"><sheetData>' + cell + b"</sheetData></worksheet>")
+    names = [f"x{i}" for i in range(count)]
+
+    def workbook(body):
+        extra = "".join(f'<sheet name="{n}" sheetId="{100 + i}" r:id="rIdX{i}"/>' for i, n in enumerate(names))
+        return body.replace(b"</sheets>", extra.encode() + b"</sheets>")
+
+    def rels(body):
+        extra = "".join(f'<Relationship Id="rIdX{i}" Type="http://schemas.openxmlformats.org/officeDocument/'
+                        f'2006/relationships/worksheet" Target="worksheets/x{i}.xml"/>' for i in range(count))
+        return body.replace(b"</Relationships>", extra.encode() + b"</Relationships>")
+
+    def types(body):
+        extra = "".join(f'<Override PartName="/xl/worksheets/x{i}.xml" ContentType="application/vnd.openxmlformats-'
+                        f'officedocument.spreadsheetml.worksheet+xml"/>' for i in range(count))
+        return body.replace(b"</Types>", extra.encode() + b"</Types>")
+
+    return rebuild(data, replace={"xl/workbook.xml": workbook, "xl/_rels/workbook.xml.rels": rels,
+                                  "[Content_Types].xml": types},
+                   add={f"xl/worksheets/x{i}.xml": sheet for i in range(count)})
+
+
+ODS_CONTENT = (b'<?xml version="1.0" encoding="UTF-8"?>'
+               b'<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+               b'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+               b'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2">'
+               b'<office:body><office:spreadsheet><table:table table:name="S1">%s</table:table>'
+               b'</office:spreadsheet></office:body></office:document-content>')
+
+
+def ods(rows: bytes, prolog=b"") -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(zipfile.ZipInfo("mimetype"), b"application/vnd.oasis.opendocument.spreadsheet")
+        zf.writestr("META-INF/manifest.xml", b'<?xml version="1.0"?><manifest:manifest xmlns:manifest="urn:'
+                    b'oasis:names:tc:opendocument:xmlns:manifest:1.0"/>')
+        body = ODS_CONTENT % rows
+        if prolog:
+            body = body.replace(b"?>", b"?>" + prolog, 1)
+        zf.writestr("content.xml", body)
+    return out.getvalue()
+
+
+REPEATED_ODS = (b'<table:table-row table:number-rows-repeated="100000"><table:table-cell '
+                b'table:number-columns-repeated="1000" office:value-type="float" office:value="1">'
+                b'<text:p>1</text:p></table:table-cell></table:table-row>')
+# LibreOffice pads every sheet with repeated empty cells and rows to the sheet's edge: that is fine
+PADDED_ODS = (b'<table:table-row><table:table-cell office:value-type="string"><text:p>a</text:p>'
+              b'</table:table-cell><table:table-cell table:number-columns-repeated="1023"/></table:table-row>'
+              b'<table:table-row table:number-rows-repeated="1048575"><table:table-cell '
+              b'table:number-columns-repeated="1024"/></table:table-row>')
+LONG_COMMENT = b"<!--" + b"x" * 5000 + b"-->"
+ENTITY_BOMB = b'<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+SHEET2 = "xl/worksheets/sheet2.xml"
+
+# each: (id, builder(may) → bytes); every one is refused as F010 or F011 before calamine reads it
+CALAMINE_KILLERS = [
+    ("single-quoted-ref", lambda may: rebuild(filled_bytes(may), replace={
+        SHEET2: far_cell(b"<row r='1048576'><c r='XFD1048576'><v>1</v></c></row>")}), "F010"),
+    ("spaced-ref", lambda may: rebuild(filled_bytes(may), replace={
+        SHEET2: far_cell(b'<row r = "1048576" ><c r = " XFD1048576 " ><v>1</v></c></row>')}), "F010"),
+    ("gt-inside-attribute", lambda may: rebuild(filled_bytes(may), replace={
+        SHEET2: far_cell(b'<row r="14"><c s=">" r="XFD14"><v>1</v></c></row>')}), "F010"),
+    ("entity-in-ref", lambda may: rebuild(filled_bytes(may), replace={
+        SHEET2: far_cell(b'<row r="14"><c r="&#88;FD14"><v>1</v></c></row>')}), "F010"),
+    ("rows-without-r-stored", lambda may: rebuild(filled_bytes(may), stored=True, replace={
+        SHEET2: lambda b: far_cell(b"<row/>" * 30000 + b"<row><c><v>1</v></c></row>")(without_r(b))}), "F010"),
+    ("cells-without-r-stored", lambda may: rebuild(filled_bytes(may), stored=True, replace={
+        SHEET2: far_cell(b"<row>" + b"<c/>" * 16384 + b"<c><v>1</v></c></row>")}), "F010"),
+    ("quoted-dimension", lambda may: rebuild(filled_bytes(may), replace={
+        SHEET2: lambda b: b.replace(b'<dimension ref="A1:M13"/>', b"<dimension ref = 'A1:XFD1048576'/>")}),
+     "F010"),
+    ("sheet-outside-worksheets-folder", lambda may: rebuild(filled_bytes(may), replace={
+        "xl/_rels/workbook.xml.rels": lambda b: b.replace(b"worksheets/sheet2.xml", b"../evil/s.xml"),
+        SHEET2: lambda b: b"<x/>"},
+        add={"evil/s.xml": (b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+                            b"<sheetData><row r='9'><c r='XFD9'><v>1</v></c></row></sheetData></worksheet>")}),
+     "F010"),
+    ("60-sheets-far-cells", lambda may: many_sheets(filled_bytes(may)), "F010"),
+    ("ods-repeated-cells", lambda may: ods(REPEATED_ODS), "F010"),
+    ("ods-doctype-after-comment", lambda may: ods(b"", prolog=LONG_COMMENT + ENTITY_BOMB), "F011"),
+    ("xlsx-doctype-after-comment", lambda may: rebuild(filled_bytes(may), replace={
+        "xl/styles.xml": with_doctype(LONG_COMMENT + ENTITY_BOMB)}), "F011"),
+    ("doctype-in-odd-part", lambda may: rebuild(filled_bytes(may), add={
+        "customXml/item1.dat": b"<?xml version='1.0'?>" + LONG_COMMENT + ENTITY_BOMB + b"<a/>"}), "F011"),
+]
+
+
+@pytest.mark.parametrize("case_id,make,code", CALAMINE_KILLERS, ids=[c[0] for c in CALAMINE_KILLERS])
+def test_pre_checks_refuse_what_aborts_calamine(may, case_id, make, code):
+    result = read_return(make(may))
+    assert result.fatal
+    assert [f.code for f in result.findings] == [code]
+
+
+def test_padded_ods_is_within_bounds():
+    """LibreOffice's own padding (empty repeated cells to the sheet's edge) is not a hostile extent."""
+    from workbook_tool.reader import _ods_extents
+    assert _ods_extents(ODS_CONTENT % PADDED_ODS) == [(1, 1)]
+    assert _ods_extents(ODS_CONTENT % REPEATED_ODS) == [(100000, 1000)]
+
+
+def test_genuine_return_passes_the_stronger_pre_checks(may):
+    for data in (filled_bytes(may), rebuild(filled_bytes(may), stored=True)):
+        result = read_return(data)
+        assert not result.fatal and result.meta is not None
