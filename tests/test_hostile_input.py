@@ -2,11 +2,15 @@
 python-calamine, an inbox full of traps, hostile names, keys, history. Every file here is built in
 the test from a generated template; nothing binary is committed."""
 import io
+import os
 import re
+import subprocess
+import sys
 import zipfile
 
 import pytest
 
+from workbook_tool.consolidate import consolidate
 from workbook_tool.reader import read_return
 
 from test_hostile import filled_bytes, with_doctype
@@ -145,3 +149,54 @@ def test_genuine_return_passes_the_stronger_pre_checks(may):
     for data in (filled_bytes(may), rebuild(filled_bytes(may), stored=True)):
         result = read_return(data)
         assert not result.fatal and result.meta is not None
+
+
+# -- reading isolation: a crash, hang or memory blow-up rejects one file, the run completes ----------
+
+def set_limits(may, **limits):
+    county = may.root / "specs/shengsi/county.yaml"
+    text = "".join(f"\n  {k}: {v}" for k, v in limits.items())
+    county.write_text(county.read_text(encoding="utf-8").replace("deadline_day: 5", "deadline_day: 5\nlimits:" + text),
+                      encoding="utf-8")
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_hostile_returns_are_named_and_genuine_ones_accepted(may, jobs):
+    for case_id, make, _code in CALAMINE_KILLERS:
+        (may.root / "inbox" / "hostile").mkdir(exist_ok=True)
+        (may.root / "inbox" / "hostile" / f"{case_id}.xlsx").write_bytes(make(may))
+    may.drop(may.filled("县发改局"), "good-1.xlsx")
+    may.drop(may.filled("县经信局"), "good-2.xlsx")
+    summary = consolidate(may.root, "specs/shengsi", "2023-05", jobs=jobs)
+    assert summary["accepted"] == ["县发改局", "县经信局"]
+    codes = {f["path"]: f["codes"] for f in summary["files"] if f["path"].startswith("hostile/")}
+    assert codes == {f"hostile/{case_id}.xlsx": [code] for case_id, _m, code in CALAMINE_KILLERS}
+
+
+@pytest.mark.parametrize("fault,jobs", [("abort-reading", 1), ("abort-reading", 2), ("hang-reading", 2),
+                                        ("memory-reading", 1)])
+def test_a_worker_that_dies_rejects_only_its_file(may, monkeypatch, fault, jobs):
+    set_limits(may, max_read_seconds=3, max_memory_mb=1024)
+    monkeypatch.setenv("WORKBOOK_TOOL_FAULT", f"{fault}:victim.xlsx")
+    may.drop(may.filled("县发改局"), "a.xlsx")
+    may.drop(may.filled("县经信局"), "victim.xlsx")
+    may.drop(may.filled("县财政局"), "z.xlsx")
+    summary = consolidate(may.root, "specs/shengsi", "2023-05", jobs=jobs)
+    assert summary["accepted"] == ["县发改局", "县财政局"]
+    victim = next(f for f in summary["files"] if f["path"] == "victim.xlsx")
+    assert victim == {"path": "victim.xlsx", "unit": None, "verdict": "rejected", "codes": ["F014"]}
+    message = next(f.message for f in summary["_findings"] if f.file == "victim.xlsx")
+    assert "victim.xlsx" in message
+    assert {"abort-reading": "退出码", "hang-reading": "3 秒", "memory-reading": "1024 MB"}[fault] in message
+
+
+def test_the_command_names_a_file_whose_reader_crashed(may):
+    may.drop(may.filled("县发改局"), "a.xlsx")
+    may.drop(may.filled("县经信局"), "坏文件.xlsx")
+    env = {**os.environ, "WORKBOOK_TOOL_FAULT": "abort-reading:坏文件.xlsx"}
+    proc = subprocess.run([sys.executable, "-m", "workbook_tool.cli", "consolidate", "--root", str(may.root),
+                           "--spec", "specs/shengsi", "--period", "2023-05", "--jobs", "2"], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "无法采用的文件 坏文件.xlsx：文件「坏文件.xlsx」读取时程序崩溃" in proc.stdout
+    assert "程序内部错误" not in proc.stdout + proc.stderr

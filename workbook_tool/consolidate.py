@@ -165,31 +165,18 @@ def assess(desk, spec, period, key, ledger, progress=None, jobs=1):
     return entries, winners, accepted, rejected
 
 
-_WORKER = {}
-
-
-def _init_worker(spec, period, key):
-    _WORKER.update(spec=spec, period=period, key=key)
-
-
-def _examine_in_worker(cand):
-    return _examine(cand, _WORKER["spec"], _WORKER["period"], _WORKER["key"])
-
-
 def _examine_all(candidates, spec, period, key, jobs):
-    """Yield a FileEntry per candidate, in a process pool when ``jobs`` > 1 (streamed, in order)."""
-    if jobs <= 1:
-        for cand in candidates:
-            yield _examine(cand, spec, period, key)
-        return
-    import concurrent.futures
-    import multiprocessing
-    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods()
-                                          else "spawn")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context,
-                                                initializer=_init_worker,
-                                                initargs=(spec, period, key)) as pool:
-        yield from pool.map(_examine_in_worker, candidates, chunksize=8)
+    """Yield a FileEntry per candidate, in order, each read in a supervised worker process."""
+    from .isolation import examine_all
+    yield from examine_all(candidates, spec, period, key, jobs, _examine, _reading_failed)
+
+
+def _reading_failed(cand, detail) -> FileEntry:
+    """The entry for a file whose reader crashed, hung or ran out of memory: rejected, named, nothing more."""
+    e = FileEntry(path=cand.path, sha256=cand.sha256, size=len(cand.data), received=cand.received,
+                  sender=cand.sender)
+    e.findings.append(Finding("F014", file=cand.path, detail=detail))
+    return e
 
 
 def _run(desk, spec, period, key, ledger, out_dir, progress, jobs=1):

@@ -35,6 +35,7 @@ _RULES = [
     Rule("F011", ERROR, "文件含危险内容", "文件含不安全的内容（{detail}），已拒收。请用下发的模板重新填写后另存为 .xlsx。"),
     Rule("F012", WARNING, "含外部链接或对象", "文件含外部链接、数据连接或嵌入对象（{detail}），只读取数值。请删除后再报送。"),
     Rule("F013", ERROR, "模板被他人转发", "此模板是下发给「{detail}」的，却由其他发件人报送。请各单位使用本单位的模板填写。"),
+    Rule("F014", ERROR, "读取时程序崩溃或超时", "文件「{file}」读取时程序崩溃、超时或内存超限（{detail}），已跳过，其他文件照常汇总。请该单位用下发的模板重新填写后另存为 .xlsx 报送。"),
     # -- structure ----------------------------------------------------------
     Rule("S001", ERROR, "缺少工作表", "模板中的工作表「{detail}」被删除或改名。请使用原模板重新填写，不要删除或重命名工作表。"),
     Rule("S002", WARNING, "多余工作表", "文件中多了工作表「{detail}」，其内容不会被汇总。请删除多余的工作表。"),
@@ -103,7 +104,7 @@ class Finding:
     def message(self) -> str:
         values = _Blank(
             column=self.column, seen=self.seen, expected=self.expected,
-            detail=self.detail, row=self.row,
+            detail=self.detail, row=self.row, file=self.file,
         )
         return self.rule.template.format_map(values)
 

@@ -198,6 +198,8 @@ class Spec:
     groups: dict = field(hash=False, compare=False)
     max_file_mb: float = 50          # a return larger than this is refused (F010)
     max_unpacked_mb: float = 200     # so is one that unpacks to more (zip bombs)
+    max_read_seconds: float = 60     # one return's reading and checks, in its worker process (F014)
+    max_memory_mb: float = 1024      # that worker's address space (POSIX) (F014)
     projects: tuple = ()
     folder: str = ""
 
@@ -257,6 +259,12 @@ MAJOR_KEYS = {"id", "name", "content", "owner", "total_investment", "annual_plan
 MAJOR_REQUIRED = {"id", "name", "owner", "total_investment", "annual_plan"}
 PROBLEM_KEYS = {"id", "description", "raised", "units", "measures", "due"}
 PROBLEM_REQUIRED = {"id", "description"}
+
+
+LIMITS_DEFAULT = {"max_file_mb": 50.0, "max_unpacked_mb": 200.0, "max_read_seconds": 60.0,
+                  "max_memory_mb": 1024.0}
+LIMITS_RANGE = {"max_file_mb": (1024, "MB"), "max_unpacked_mb": (4096, "MB"), "max_read_seconds": (3600, "秒"),
+                "max_memory_mb": (65536, "MB")}
 
 
 class _Collector:
@@ -448,20 +456,17 @@ def _load_county(doc, path, out):
         out.add(path, _line(doc, "blank_rows"), "blank_rows 应为键值对。")
 
     limits = doc.get("limits") or _Map()
-    max_file_mb, max_unpacked_mb = 50.0, 200.0
+    found_limits = dict(LIMITS_DEFAULT)
     if not isinstance(limits, dict):
         out.add(path, _line(doc, "limits"), "limits 应为键值对，如 {max_file_mb: 50, max_unpacked_mb: 200}。")
     else:
-        _check_keys(limits, {"max_file_mb", "max_unpacked_mb"}, set(), path, out, "limits ")
-        for key, top in (("max_file_mb", 1024), ("max_unpacked_mb", 4096)):
+        _check_keys(limits, set(LIMITS_DEFAULT), set(), path, out, "limits ")
+        for key, (top, what) in LIMITS_RANGE.items():
             value = _number(limits, key, path, out)
             if value is not None and not 0 < value <= top:
-                out.add(path, _line(limits, key), f"limits.{key} 应在 0 到 {top} 之间（单位 MB）。")
+                out.add(path, _line(limits, key), f"limits.{key} 应在 0 到 {top} 之间（单位 {what}）。")
             elif value is not None:
-                if key == "max_file_mb":
-                    max_file_mb = value
-                else:
-                    max_unpacked_mb = value
+                found_limits[key] = value
 
     units = []
     names = {}
@@ -537,7 +542,7 @@ def _load_county(doc, path, out):
         plan_years=plan_years, tables=tuple(t for t in TABLE_KEYS if t in tables),
         deadline_day=deadline_day, yellow=yellow, blank_projects=blank_projects,
         blank_problems=blank_problems, units=tuple(units), groups=groups,
-        max_file_mb=max_file_mb, max_unpacked_mb=max_unpacked_mb, _names=names,
+        **found_limits, _names=names,
     )
 
 
