@@ -4,15 +4,18 @@ the test from a generated template; nothing binary is committed."""
 import io
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import pytest
 
 from workbook_tool.consolidate import consolidate
 from workbook_tool.reader import read_return
 
+from conftest import ON_TIME
 from test_hostile import filled_bytes, with_doctype
 
 
@@ -200,3 +203,102 @@ def test_the_command_names_a_file_whose_reader_crashed(may):
     assert proc.returncode == 0, proc.stderr
     assert "无法采用的文件 坏文件.xlsx：文件「坏文件.xlsx」读取时程序崩溃" in proc.stdout
     assert "程序内部错误" not in proc.stdout + proc.stderr
+
+
+# -- the inbox scanned safely ------------------------------------------------------------------------
+
+def zip_of(members: dict, method=zipfile.ZIP_DEFLATED) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", method) as zf:
+        for name, body in members.items():
+            zf.writestr(name, body)
+    return out.getvalue()
+
+
+def by_path(summary):
+    return {f["path"]: f for f in summary["files"]}
+
+
+def test_inbox_traps_are_reported_and_genuine_returns_accepted(may, tmp_path):
+    inbox = may.root / "inbox"
+    may.drop(may.filled("县发改局"), "good.xlsx")
+    os.mkfifo(inbox / "pipe.xlsx")
+    os.symlink("/dev/zero", inbox / "zero.xlsx")
+    outside = tmp_path / "outside.xlsx"
+    may.filled("县经信局").save(outside)
+    os.symlink(outside, inbox / "link-out.xlsx")
+    os.symlink(tmp_path, inbox / "folder-out")
+    with open(inbox / "sparse.xlsx", "wb") as fh:           # 8 GB, no blocks: must never be read
+        fh.truncate(8 * 1024 ** 3)
+    zeros = b"\0" * (30 * 1024 ** 2)                      # 8 × 30 MB: each under 50 MB, 240 MB in all
+    (inbox / "zeros.zip").write_bytes(zip_of({f"z{i}.xlsx": zeros for i in range(8)}))
+    inner = zip_of({f"{i}.txt": b"x" for i in range(3000)}, zipfile.ZIP_STORED)
+    (inbox / "zip-of-zips.zip").write_bytes(zip_of({f"inner{i}.zip": inner for i in range(5)}))
+    (inbox / "many.zip").write_bytes(zip_of({f"{i}.txt": b"" for i in range(12000)}, zipfile.ZIP_STORED))
+    summary = consolidate(may.root, "specs/shengsi", "2023-05", jobs=2)
+    files = by_path(summary)
+    assert summary["accepted"] == ["县发改局"]
+    assert files["pipe.xlsx"]["codes"] == ["F015"] and files["zero.xlsx"]["codes"] == ["F015"]
+    assert files["link-out.xlsx"]["codes"] == ["F015"] and files["folder-out/"]["codes"] == ["F015"]
+    assert files["sparse.xlsx"]["codes"] == ["F010"]
+    assert files["zeros.zip"]["codes"] == ["F010"]                    # over the 200 MB unpacked budget
+    nested = [f for p, f in files.items() if p.startswith("zip-of-zips.zip")]
+    assert len(nested) <= 10_000                                      # 15,000 entries over two levels
+    assert [f["path"] for f in nested if f["codes"] == ["F010"]] == ["zip-of-zips.zip!inner3.zip"]
+    assert files["many.zip"]["codes"] == ["F010"]
+    assert all(f["verdict"] == "rejected" for p, f in files.items() if p != "good.xlsx")
+    # a few members of the zero zip were looked at before the budget ran out, never all
+    assert len([p for p in files if p.startswith("zeros.zip!")]) < 8
+
+
+def test_zip_budget_is_checked_before_unpacking():
+    from workbook_tool.inbox import expand, zip_entry_count
+    many = zip_of({f"{i}.txt": b"" for i in range(12000)}, zipfile.ZIP_STORED)
+    assert zip_entry_count(many) == 12000
+    got = list(expand("many.zip", many, ON_TIME))
+    assert [(c.path, c.code) for c in got] == [("many.zip", "F010")]
+
+
+def test_undecodable_file_name_is_shown_and_kept_losslessly(may):
+    raw = "县发改局".encode("gbk") + b".xlsx"                    # a GBK name kept by unzip on Linux
+    may.filled("县发改局").save(os.fsdecode(os.path.join(os.fsencode(may.root / "inbox"), raw)))
+    summary = consolidate(may.root, "specs/shengsi", "2023-05")
+    assert summary["accepted"] == ["县发改局"]
+    shown = summary["files"][0]["path"]
+    assert "\ufffd" in shown and shown.endswith(".xlsx")
+    db = sqlite3.connect(may.root / "consolidated/shengsi/ledger.sqlite")
+    assert db.execute("SELECT path, raw_hex FROM raw_names").fetchall() == [(shown, raw.hex())]
+    db.close()
+    assert (Path(summary["master"])).is_file()
+
+
+def test_unreadable_folder_is_reported(may):
+    if os.geteuid() == 0:
+        pytest.skip("root reads every folder whatever its mode: chmod 000 cannot make one unreadable")
+    locked = may.root / "inbox" / "锁住的"
+    locked.mkdir()
+    may.drop(may.filled("县经信局"), "锁住的/a.xlsx")
+    locked.chmod(0)
+    try:
+        summary = consolidate(may.root, "specs/shengsi", "2023-05")
+    finally:
+        locked.chmod(0o755)
+    assert by_path(summary)["锁住的/"]["codes"] == ["F016"]
+
+
+def test_unreadable_folder_reported_whoever_runs(may, monkeypatch):
+    """Root ignores chmod 000: make listing one folder fail as it does for an ordinary user."""
+    from workbook_tool import inbox as inbox_module
+    locked = may.root / "inbox" / "锁住的"
+    may.drop(may.filled("县经信局"), "锁住的/a.xlsx")
+    may.drop(may.filled("县发改局"), "ok.xlsx")
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if os.fspath(path) == os.fspath(locked):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(inbox_module.os, "scandir", scandir)
+    got = [(c.path, c.code) for c in inbox_module.scan(may.root / "inbox") if c.problem]
+    assert got == [("锁住的/", "F016")]

@@ -39,6 +39,7 @@ class FileEntry:
     findings: list = field(default_factory=list)
     checked: object = None
     records: list = field(default_factory=list)
+    raw_name: str | None = None     # the file name's bytes (hex) when they are not valid UTF-8
 
     @property
     def codes(self) -> list:
@@ -124,7 +125,7 @@ def assess(desk, spec, period, key, ledger, progress=None, jobs=1):
     """
     entries = []
     senders = {}                       # nonce → e-mail senders seen in this run
-    candidates = scan(desk.inbox)
+    candidates = scan(desk.inbox, spec.max_file_mb, spec.max_unpacked_mb)
     if desk.mailbox is not None:
         candidates = itertools.chain(candidates, scan_mailbox(desk.mailbox))
     for n, e in enumerate(_examine_all(candidates, spec, period, key, jobs), start=1):
@@ -174,7 +175,7 @@ def _examine_all(candidates, spec, period, key, jobs):
 def _reading_failed(cand, detail) -> FileEntry:
     """The entry for a file whose reader crashed, hung or ran out of memory: rejected, named, nothing more."""
     e = FileEntry(path=cand.path, sha256=cand.sha256, size=len(cand.data), received=cand.received,
-                  sender=cand.sender)
+                  sender=cand.sender, raw_name=cand.raw_name)
     e.findings.append(Finding("F014", file=cand.path, detail=detail))
     return e
 
@@ -191,7 +192,8 @@ def _run(desk, spec, period, key, ledger, out_dir, progress, jobs=1):
                                     [r.ledger_row() for r in e.checked.rows if r.used])
         ledger.record_files(spec.code, str(period), [
             dict(path=e.path, sha256=e.sha256, size=e.size, received=e.received.isoformat(), unit=e.unit,
-                 period=e.period, nonce=e.nonce, sender=e.sender, verdict=e.verdict, codes=e.codes)
+                 period=e.period, nonce=e.nonce, sender=e.sender, verdict=e.verdict, codes=e.codes,
+                 raw_name=e.raw_name)
             for e in entries])
         summary, findings = _write_outputs(spec, period, key, ledger, out_dir, entries, winners, accepted,
                                            rejected, late)
@@ -259,9 +261,9 @@ def _unit_order(spec):
 def _examine(cand, spec, period, key) -> FileEntry:
     """Read, identify and check one candidate (no ledger needed: safe in a worker process)."""
     e = FileEntry(path=cand.path, sha256=cand.sha256, size=len(cand.data), received=cand.received,
-                  sender=cand.sender)
+                  sender=cand.sender, raw_name=cand.raw_name)
     if cand.problem:
-        e.findings.append(Finding("F001", file=cand.path, detail=cand.problem))
+        e.findings.append(Finding(cand.code, file=cand.path, detail=cand.problem))
         return e
     result = read_return(cand.data, spec.max_file_mb, spec.max_unpacked_mb)
     e.saved = result.saved

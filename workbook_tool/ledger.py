@@ -92,6 +92,16 @@ class Ledger:
             [(county, period, e["path"], e["sha256"], e["size"], e["received"], e.get("unit"),
               e.get("period"), e.get("nonce"), e.get("sender"), e["verdict"],
               ",".join(e.get("codes", ()))) for e in entries])
+        self.record_raw_names(county, period, entries)
+
+    def record_raw_names(self, county, period, entries):
+        """File names that are not valid UTF-8: shown with U+FFFD in ``files.path``, kept here byte for byte."""
+        self.db.execute("CREATE TABLE IF NOT EXISTS raw_names (county TEXT NOT NULL, period TEXT NOT NULL, "
+                        "path TEXT NOT NULL, sha256 TEXT NOT NULL, raw_hex TEXT NOT NULL)")
+        self.db.execute("DELETE FROM raw_names WHERE county=? AND period=?", (county, period))
+        self.db.executemany("INSERT INTO raw_names VALUES (?, ?, ?, ?, ?)",
+                            [(county, period, e["path"], e["sha256"], e["raw_name"]) for e in entries
+                             if e.get("raw_name")])
 
     def replace_accepted(self, county, period, unit, sha256, received, rows):
         """Store one accepted return's rows: [(table, key, project, kind, values dict)]."""
