@@ -1,6 +1,8 @@
 """Hostile input and faults (issue 18): crafted returns that once aborted the process inside
 python-calamine, an inbox full of traps, hostile names, keys, history. Every file here is built in
 the test from a generated template; nothing binary is committed."""
+import email
+import email.policy
 import io
 import os
 import re
@@ -11,11 +13,14 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from workbook_tool.cli import main
 from workbook_tool.consolidate import consolidate
 from workbook_tool.reader import read_return
 
 from conftest import ON_TIME
+from test_bulletin_mail import Collector, run, smtp, start  # noqa: F401 - smtp is a fixture
 from test_hostile import filled_bytes, with_doctype
 
 
@@ -302,3 +307,97 @@ def test_unreadable_folder_reported_whoever_runs(may, monkeypatch):
     monkeypatch.setattr(inbox_module.os, "scandir", scandir)
     got = [(c.path, c.code) for c in inbox_module.scan(may.root / "inbox") if c.problem]
     assert got == [("锁住的/", "F016")]
+
+
+# -- names: check-spec refuses what breaks addresses or file names; mail goes to `email` only ----------
+
+def add_units(desk, *entries):
+    county = desk / "specs/shengsi/county.yaml"
+    extra = "".join(f"  - name: {name}\n    email: \"\"\n" for name in entries)
+    county.write_text(county.read_text(encoding="utf-8").replace("  - name: 县发改局\n", extra + "  - name: 县发改局\n", 1),
+                      encoding="utf-8")
+
+
+def check_spec(desk):
+    return CliRunner().invoke(main, ["check-spec", "--root", str(desk), "--spec", "specs/shengsi"])
+
+
+@pytest.mark.parametrize("yaml_name,why", [
+    ('"县发改局 <evil@attacker.cn>, x"', "不允许的字符"),
+    ('"县/发改局"', "不允许的字符"),
+    ('"县:发改局"', "不允许的字符"),
+    ('"县\\\\发改局"', "不允许的字符"),
+    ('"县\\0发改局"', "空字符"),
+    ('"县发改局\\n抄送"', "换行"),
+    ('"县\\u200b发改局"', "不可见字符"),
+    ("县" + "很" * 40 + "局", "过长"),
+])
+def test_check_spec_refuses_hostile_unit_names(desk, yaml_name, why):
+    add_units(desk, yaml_name)
+    result = check_spec(desk)
+    assert result.exit_code == 1
+    assert why in result.output and "county.yaml:" in result.output
+    assert "程序内部错误" not in result.output
+
+
+def test_check_spec_refuses_names_that_write_the_same_file(desk):
+    add_units(desk, '"县 农办"', '"县  农办"')
+    result = check_spec(desk)
+    assert result.exit_code == 1 and "同一个文件名" in result.output and "县_农办.xlsx" in result.output
+
+
+def test_newline_in_issuer_is_a_spec_problem(desk):
+    county = desk / "specs/shengsi/county.yaml"
+    county.write_text(re.sub(r"(?m)^issuer: .*$", lambda m: 'issuer: "办公室\\nBcc: evil@attacker.cn"',
+                             county.read_text(encoding="utf-8")), encoding="utf-8")
+    result = check_spec(desk)
+    assert result.exit_code == 1 and "issuer" in result.output and "换行" in result.output
+
+
+def test_the_name_is_only_ever_a_display_name():
+    from types import SimpleNamespace
+
+    from workbook_tool.desk import Period
+    from workbook_tool.mail import DEFAULTS, build
+    hostile = "县发改局 <evil@attacker.cn>, x"
+    spec = SimpleNamespace(deadline_day=5, county="嵊泗县", issuer="办公室, <boss@evil.cn>", office_contact="",
+                           office_phone="", office_email="office@test.invalid", code="shengsi",
+                           unit=lambda name: SimpleNamespace(email="fgj@test.invalid"))
+    config = {"messages": DEFAULTS, "smtp": {}}
+    attachment = Path(__file__)
+    msg = build(spec, config, hostile, "template", Period(2023, 5), attachment)
+    parsed = email.message_from_bytes(bytes(msg), policy=email.policy.default)
+    (to,) = parsed["To"].addresses
+    assert (to.display_name, to.addr_spec) == (hostile, "fgj@test.invalid")
+    (sender,) = parsed["From"].addresses
+    assert sender.addr_spec == "office@test.invalid"
+
+
+class EnvelopeCollector(Collector):
+    def __init__(self):
+        super().__init__()
+        self.envelopes = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.envelopes.append(list(envelope.rcpt_tos))
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_send_delivers_to_the_units_email_field_only(smtp):
+    from workbook_tool.mail import Outgoing, send_outbox
+    may, port = smtp
+    handler = EnvelopeCollector()
+    controller = start(handler, port)
+    try:
+        result = run(may, "generate", "--period", "2023-05", "--mail", "--units", "县发改局")
+        assert result.exit_code == 0, result.output
+        eml = may.root / "outbox/shengsi/2023-05/县发改局-模板.eml"
+        text = eml.read_bytes()
+        to_line = re.search(rb"(?m)^To: .*$", text).group(0)
+        eml.write_bytes(text.replace(to_line, b"To: evil@attacker.cn, " + to_line[4:]))   # a tampered .eml
+        sent = send_outbox(may.root, "specs/shengsi", "2023-05", [Outgoing("县发改局", "template", eml,
+                                                                           "u001@test.invalid")])
+        assert [ok for _o, _t, ok in sent] == [True]
+        assert handler.envelopes == [["u001@test.invalid"]]
+    finally:
+        controller.stop()

@@ -9,6 +9,7 @@ import datetime as dt
 import difflib
 import functools
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -484,14 +485,21 @@ def _load_county(doc, path, out):
         for spelled in [name, *aliases]:
             if not spelled:
                 continue
+            problem = unit_name_problem(spelled)
+            if problem:
+                out.add(path, _line(node, "name"), problem)
             if spelled in names:
                 out.add(path, _line(node, "name"), f"单位名称 {spelled!r} 重复（第 {names[spelled]} 行已有）。")
             names[spelled] = _line(node, "name")
         email = _text(node, "email", path, out)
-        if email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
-            out.add(path, _line(node, "email"), f"邮箱地址 {email!r} 格式不对。")
+        if email and not re.fullmatch(r"[^@\s<>,;:\"'()\[\]\\]+@[^@\s<>,;:\"'()\[\]\\]+\.[^@\s<>,;:\"'()\[\]\\]+",
+                                      email):
+            out.add(path, _line(node, "email"), f"邮箱地址 {email!r} 格式不对（应只有一个地址，如 fgj@example.cn）。")
+        for key in ("contact", "phone"):
+            _single_line(node, key, path, out)
         units.append(Unit(name=name, aliases=tuple(aliases), contact=_text(node, "contact", path, out),
                           phone=_text(node, "phone", path, out), email=email))
+    _same_file_names(units, names, path, out)
 
     def resolve(name):
         for u in units:
@@ -534,6 +542,10 @@ def _load_county(doc, path, out):
         out.add(path, _line(doc, "office"), "office 应为键值对。")
         office = _Map()
     county = _text(doc, "county", path, out)
+    _single_line(doc, "county", path, out)
+    _single_line(doc, "issuer", path, out)
+    for key in ("contact", "phone", "email"):
+        _single_line(office, key, path, out)
     return dict(
         county=county, code=code,
         issuer=_text(doc, "issuer", path, out) or f"{county}“十项重大工程”总专班办公室",
@@ -544,6 +556,45 @@ def _load_county(doc, path, out):
         blank_problems=blank_problems, units=tuple(units), groups=groups,
         **found_limits, _names=names,
     )
+
+
+UNIT_NAME_MAX = 40
+# address syntax (a name goes into To:), path separators and what Windows refuses in a file name
+_NAME_FORBIDDEN = set('<>@,;"\'/\\:*?|')
+
+
+def unit_name_problem(name: str):
+    """Why ``name`` cannot be a unit's name (it becomes a file name and a mail display name), or None."""
+    if len(name) > UNIT_NAME_MAX:
+        return f"单位名称 {name!r} 过长（{len(name)} 个字，最多 {UNIT_NAME_MAX} 个字）。请用简称，全称可写在 aliases。"
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in name):
+        return f"单位名称 {name!r} 含换行、制表符、空字符或不可见字符。请删除后重新输入名称。"
+    bad = "".join(sorted({ch for ch in name if ch in _NAME_FORBIDDEN}))
+    if bad:
+        return (f"单位名称 {name!r} 含不允许的字符 {bad}：名称会用作文件名和邮件收件人，"
+                "不能含 < > @ , ; 引号 / \\ : * ? | 。请改用中文标点或删去。")
+    return None
+
+
+def _single_line(node, key, path, out):
+    value = node.get(key) if isinstance(node, dict) else None
+    if isinstance(value, str) and any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in value):
+        out.add(path, _line(node, key), f"{key} 的值 {value!r} 含换行或控制字符：它会写进邮件信头和文件。"
+                                       "请写在一行内。")
+
+
+def _same_file_names(units, lines, path, out):
+    """Distinct unit names that would write the same template file (县/发改局 and 县:发改局)."""
+    from .template import safe_filename
+    seen = {}
+    for u in units:
+        if not u.name:
+            continue
+        key = safe_filename(u.name).casefold()
+        if key in seen and seen[key] != u.name:
+            out.add(path, lines.get(u.name, 0), f"单位 {seen[key]!r} 和 {u.name!r} 会写成同一个文件名 {safe_filename(u.name)}.xlsx。"
+                             "请改其中一个的名称。")
+        seen.setdefault(key, u.name)
 
 
 def _suggest_unit(name, names) -> str:
