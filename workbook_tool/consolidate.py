@@ -14,8 +14,9 @@ from . import signing
 from .checks import check_history, check_return, identify
 from .desk import Desk, DeskError, Period
 from .findings import ERROR, WARNING, Finding, count_by_severity
-from .inbox import scan, scan_mailbox
-from .ledger import Ledger
+from .inbox import has_entries, scan, scan_mailbox
+from .ledger import (Ledger, backup_ledger, check_key, check_ledger, period_has_results, record_fingerprint,
+                     stored_fingerprint)
 from .reader import read_return
 from .spec import load_spec
 from .template import rows_from_records, safe_filename, write_template
@@ -75,7 +76,7 @@ def units_data_for(spec, ledger, period) -> list:
     return out
 
 
-def consolidate(root, spec_option, period_text, progress=None, jobs=1, mailbox=None) -> dict:
+def consolidate(root, spec_option, period_text, progress=None, jobs=1, mailbox=None, allow_empty=False) -> dict:
     """Run the whole stage; return the summary (the --json object)."""
     desk = Desk(root)
     spec = load_spec(desk.spec_folder(spec_option))
@@ -85,15 +86,35 @@ def consolidate(root, spec_option, period_text, progress=None, jobs=1, mailbox=N
         raise DeskError("找不到签名密钥（.workbook-tool-secret 或环境变量 WORKBOOK_TOOL_SECRET）。"
                         "请在生成模板的同一办公桌上运行汇总。")
     out_dir = desk.consolidated(spec.code, period)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
     if mailbox is not None:
         mailbox = Path(mailbox)
         if not (mailbox.is_file() or (mailbox / "cur").is_dir()):
             raise DeskError(f"{mailbox} 不是 mbox 文件或 maildir 文件夹（应含 cur/、new/）。")
         desk = Desk(root, mailbox=mailbox)
+    _refuse_before_touching(desk, spec, period, key, allow_empty)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
     with _RunLock(desk.consolidated(spec.code) / ".lock"):
+        _refuse_before_touching(desk, spec, period, key, allow_empty)     # again, now that the run is ours
+        backup_ledger(desk, spec.code)
         with Ledger(desk.ledger_path(spec.code)) as ledger:
+            if stored_fingerprint(desk.ledger_path(spec.code)) is None:
+                with ledger.transaction():
+                    record_fingerprint(ledger, signing.fingerprint(key))
             return _run(desk, spec, period, key, ledger, out_dir, progress, jobs)
+
+
+def _refuse_before_touching(desk, spec, period, key, allow_empty):
+    """A corrupt or lost ledger, another key, or an empty inbox after a good run: refuse, change nothing."""
+    check_ledger(desk, spec.code)
+    check_key(desk, spec.code, key)
+    if allow_empty or desk.mailbox is not None or has_entries(desk.inbox):
+        return
+    seen = period_has_results(desk.ledger_path(spec.code), spec.code, str(period))
+    if seen or (desk.consolidated(spec.code, period) / "汇总结果.json").exists():
+        state = "不存在" if not desk.inbox.is_dir() else "是空的"
+        raise DeskError(f"{desk.inbox} {state}，而 {period} 上次汇总时有 {seen} 个文件。照此汇总会清空本期的汇总表、"
+                        "退回意见和文件记录，所以本次没有做任何修改。请把报回的文件放回 inbox/ 后重新运行；"
+                        "如确实要清空本期结果，请加 --allow-empty。")
 
 
 class _RunLock:

@@ -118,6 +118,23 @@ def scan(inbox: Path, max_file_mb: float = 50, max_unpacked_mb: float = 200):
 _EPOCH = dt.datetime(1970, 1, 1)
 
 
+def has_entries(inbox: Path) -> bool:
+    """Whether the inbox holds anything ``scan`` would report (a file, or a folder it cannot read)."""
+    inbox = Path(inbox)
+    if not inbox.is_dir():
+        return False
+    errors = []
+    for dirpath, dirnames, filenames in os.walk(inbox, onerror=errors.append):
+        if errors:
+            return True
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        if any(os.path.islink(os.path.join(dirpath, d)) for d in dirnames):
+            return True
+        if any(n not in IGNORED_NAMES and not n.startswith((".", "~$")) for n in filenames):
+            return True
+    return bool(errors)
+
+
 def _rel(full: str, inbox: Path) -> str:
     return Path(full).relative_to(inbox).as_posix()
 
