@@ -401,3 +401,209 @@ def test_send_delivers_to_the_units_email_field_only(smtp):
         assert handler.envelopes == [["u001@test.invalid"]]
     finally:
         controller.stop()
+
+
+# -- keys ---------------------------------------------------------------------------------------------
+
+def cli(may, *args):
+    return CliRunner().invoke(main, [*args, "--root", str(may.root), "--spec", "specs/shengsi"])
+
+
+def snapshot(may):
+    """Every output and the ledger, byte for byte (the backups folder aside)."""
+    base = may.root / "consolidated/shengsi"
+    return {p.relative_to(base).as_posix(): p.read_bytes() for p in sorted(base.rglob("*"))
+            if p.is_file() and "备份" not in p.parts and p.name != ".lock"}
+
+
+def test_ledger_records_the_key_fingerprint_not_the_key(may):
+    from workbook_tool import signing
+    key = signing.load_key(may.root / ".workbook-tool-secret", create=False)
+    db = sqlite3.connect(may.root / "consolidated/shengsi/ledger.sqlite")
+    (value,) = db.execute("SELECT value FROM meta WHERE name='key_fingerprint'").fetchone()
+    db.close()
+    assert value == signing.fingerprint(key) and key.decode() not in value
+    assert key not in (may.root / "consolidated/shengsi/ledger.sqlite").read_bytes()
+
+
+def test_generate_never_silently_makes_a_new_key(may):
+    secret = may.root / ".workbook-tool-secret"
+    old = secret.read_bytes()
+    secret.unlink()
+    result = cli(may, "generate", "--period", "2023-06")
+    assert result.exit_code == 1 and "找不到签名密钥" in result.output and "--new-key" in result.output
+    assert str(secret) in result.output and not secret.exists()
+    assert not (may.root / "templates/shengsi/2023-06").exists()
+    secret.write_text("another-key\n", encoding="ascii")             # a different key: refused too
+    result = cli(may, "generate", "--period", "2023-06")
+    assert result.exit_code == 1 and "密钥指纹" in result.output
+    secret.write_bytes(old)
+    assert cli(may, "generate", "--period", "2023-06", "--units", "县发改局").exit_code == 0
+
+
+def test_generate_new_key_starts_over_with_a_warning(may):
+    secret = may.root / ".workbook-tool-secret"
+    old = secret.read_bytes()
+    result = cli(may, "generate", "--period", "2023-05", "--units", "县发改局", "--new-key")
+    assert result.exit_code == 0, result.output
+    assert "警告" in result.output and "F004" in result.output
+    assert secret.read_bytes() != old
+    assert [p.read_bytes() for p in may.root.glob(".workbook-tool-secret.old-*")] == [old]
+    assert cli(may, "generate", "--period", "2023-05", "--units", "县发改局").exit_code == 0   # the new key now
+
+
+def test_consolidate_with_another_key_changes_nothing(may):
+    may.drop(may.filled("县发改局"), "a.xlsx")
+    consolidate(may.root, "specs/shengsi", "2023-05")
+    before = snapshot(may)
+    (may.root / ".workbook-tool-secret").write_text("changed-secret\n", encoding="ascii")
+    result = cli(may, "consolidate", "--period", "2023-05")
+    assert result.exit_code == 1 and "签名密钥与本办公桌下发模板时所用的不同" in result.output
+    assert "程序内部错误" not in result.output
+    assert snapshot(may) == before
+
+
+# -- history ------------------------------------------------------------------------------------------
+
+def first_run(may):
+    may.drop(may.filled("县发改局"), "a.xlsx")
+    return consolidate(may.root, "specs/shengsi", "2023-05")
+
+
+def test_ledger_is_backed_up_before_each_run_five_kept(may):
+    first_run(may)
+    for _ in range(6):
+        consolidate(may.root, "specs/shengsi", "2023-05")
+    backups = sorted((may.root / "consolidated/shengsi/备份").glob("ledger-*.sqlite"))
+    assert len(backups) == 5
+    db = sqlite3.connect(backups[-1])
+    assert db.execute("SELECT COUNT(*) FROM accepted WHERE unit='县发改局'").fetchone()[0] > 0
+    db.close()
+
+
+def break_ledger(path, how):
+    if how == "empty":
+        path.write_bytes(b"")
+    elif how == "truncated":
+        path.write_bytes(path.read_bytes()[:3000])
+    elif how == "garbage":
+        path.write_bytes(b"not a database" * 300)
+    elif how == "missing":
+        path.unlink()
+    elif how == "tables-dropped":
+        db = sqlite3.connect(path)
+        db.execute("DROP TABLE accepted")
+        db.execute("DROP TABLE files")
+        db.commit()
+        db.close()
+
+
+@pytest.mark.parametrize("how", ["empty", "truncated", "garbage", "missing", "tables-dropped"])
+def test_a_broken_ledger_is_refused_naming_the_backup(may, how):
+    first_run(may)
+    consolidate(may.root, "specs/shengsi", "2023-05")              # a backup of a good ledger exists now
+    ledger = may.root / "consolidated/shengsi/ledger.sqlite"
+    for extra in ("-wal", "-shm"):
+        ledger.with_name(ledger.name + extra).unlink(missing_ok=True)
+    break_ledger(ledger, how)
+    before = snapshot(may)
+    result = cli(may, "consolidate", "--period", "2023-05")
+    assert result.exit_code == 1, result.output
+    newest = sorted((may.root / "consolidated/shengsi/备份").glob("ledger-*.sqlite"))[-1]
+    assert str(newest) in result.output and "程序内部错误" not in result.output
+    assert snapshot(may) == before
+    # restoring the named backup is all it takes
+    newest_copy = newest.read_bytes()
+    ledger.write_bytes(newest_copy)
+    again = consolidate(may.root, "specs/shengsi", "2023-05")
+    assert again["accepted"] == ["县发改局"]
+
+
+@pytest.mark.parametrize("inbox_state", ["empty", "missing"])
+def test_an_empty_inbox_never_wipes_a_period_without_allow_empty(may, inbox_state):
+    import shutil
+    first_run(may)
+    inbox = may.root / "inbox"
+    shutil.rmtree(inbox)
+    if inbox_state == "empty":
+        inbox.mkdir()
+        (inbox / "README.md").write_text("# inbox/\n", encoding="utf-8")
+    before = snapshot(may)
+    result = cli(may, "consolidate", "--period", "2023-05")
+    assert result.exit_code == 1 and "--allow-empty" in result.output
+    assert snapshot(may) == before
+    result = cli(may, "consolidate", "--period", "2023-05", "--allow-empty")
+    assert result.exit_code == 0, result.output
+
+
+# -- faults end in a clear message, never 程序内部错误 -----------------------------------------------------
+
+def test_disk_full_is_a_clear_message(may, monkeypatch):
+    import errno
+    may.drop(may.filled("县发改局"), "a.xlsx")
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", "汇总表.xlsx")
+
+    monkeypatch.setattr("workbook_tool.master.write_master", full)
+    result = cli(may, "consolidate", "--period", "2023-05")
+    assert result.exit_code == 1 and "磁盘空间不足" in result.output and "程序内部错误" not in result.output
+
+
+def test_read_only_output_folder_is_a_clear_message(may):
+    if os.geteuid() == 0:
+        pytest.skip("root writes into read-only folders")
+    may.drop(may.filled("县发改局"), "a.xlsx")
+    out = may.root / "consolidated/shengsi"
+    out.mkdir(parents=True, exist_ok=True)
+    out.chmod(0o555)
+    try:
+        result = cli(may, "consolidate", "--period", "2023-05")
+    finally:
+        out.chmod(0o755)
+    assert result.exit_code == 1 and "权限" in result.output and "程序内部错误" not in result.output
+
+
+@pytest.mark.parametrize("exc,words", [
+    (PermissionError(13, "Permission denied", "consolidated/shengsi/2023-05"), "没有写入权限"),
+    (OSError(30, "Read-only file system", "consolidated"), "只读"),
+    (sqlite3.OperationalError("database or disk is full"), "磁盘空间不足"),
+    (sqlite3.DatabaseError("database disk image is malformed"), "备份"),
+])
+def test_system_errors_become_clear_messages(may, monkeypatch, exc, words):
+    def fail(*args, **kwargs):
+        raise exc
+
+    monkeypatch.setattr("workbook_tool.consolidate.consolidate", fail)
+    result = cli(may, "consolidate", "--period", "2023-05")
+    assert result.exit_code == 1 and words in result.output and "程序内部错误" not in result.output
+
+
+# -- YAML: alias bombs and huge documents are refused before they are built -----------------------------
+
+BILLION_LAUGHS = "\n".join(["a: &a [x, x, x, x, x, x, x, x, x]"] + [
+    f"{chr(98 + i)}: &{chr(98 + i)} [" + ", ".join([f"*{chr(97 + i)}"] * 9) + "]" for i in range(8)]) + "\n"
+
+
+def test_yaml_alias_bomb_is_refused_quickly(desk):
+    import time
+    county = desk / "specs/shengsi/county.yaml"
+    county.write_text(county.read_text(encoding="utf-8") + "bomb:\n" + "".join(
+        "  " + line + "\n" for line in BILLION_LAUGHS.splitlines()), encoding="utf-8")
+    started = time.monotonic()
+    result = check_spec(desk)
+    assert time.monotonic() - started < 10
+    assert result.exit_code == 1 and "别名" in result.output and "程序内部错误" not in result.output
+
+
+def test_huge_yaml_is_refused_before_reading(desk):
+    with open(desk / "specs/shengsi/projects/zz-huge.yaml", "wb") as fh:
+        fh.truncate(64 * 1024 * 1024)                 # sparse: refused by its size, never read
+    result = check_spec(desk)
+    assert result.exit_code == 1 and "zz-huge.yaml:1:" in result.output and "超过 4 MB" in result.output
+
+
+def test_mail_yaml_bomb_is_a_clear_message(may):
+    (may.root / "specs/shengsi/mail.yaml").write_text(BILLION_LAUGHS, encoding="utf-8")
+    result = cli(may, "generate", "--period", "2023-05", "--units", "县发改局", "--mail")
+    assert result.exit_code == 1 and "别名" in result.output and "程序内部错误" not in result.output

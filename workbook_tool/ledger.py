@@ -225,7 +225,10 @@ def _refuse(desk, code, what):
 
 
 def _read_only(path):
-    return sqlite3.connect(f"file:{Path(path).resolve().as_posix()}?mode=ro", uri=True, timeout=30)
+    """A connection that changes nothing on disk: no journal files either, unless a WAL is there to read."""
+    path = Path(path).resolve()
+    wal = path.with_name(path.name + "-wal").exists()
+    return sqlite3.connect(f"{path.as_uri()}?{'mode=ro' if wal else 'immutable=1'}", uri=True, timeout=30)
 
 
 def newest_backup(desk, code):

@@ -61,10 +61,18 @@ def settings(spec) -> dict:
     config = {"messages": {k: dict(v) for k, v in DEFAULTS.items()}, "smtp": {}}
     if not path.is_file():
         return config
+    from .spec import yaml_bounds_problem
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise DeskError(f"{path}: YAML 格式错误：{exc}") from None
+        problem = yaml_bounds_problem(path)
+        text = path.read_text(encoding="utf-8") if not problem else ""
+        problem = problem or yaml_bounds_problem(path, text)
+        if problem:
+            raise DeskError(f"{path}: {problem}")
+        doc = yaml.safe_load(text) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise DeskError(f"{path}: YAML 格式错误（应为 UTF-8 编码的 YAML）：{exc}") from None
+    if not isinstance(doc, dict):
+        raise DeskError(f"{path}: 内容应为键值对（template、feedback、reminder、smtp）。")
     unknown = set(doc) - {"template", "feedback", "reminder", "smtp"}
     if unknown:
         raise DeskError(f"{path}: 未知的键 {', '.join(sorted(unknown))}；可用：template、feedback、reminder、smtp。")

@@ -320,11 +320,59 @@ def load_spec(folder) -> Spec:
     return Spec(**{**base, "projects": tuple(projects), "folder": str(folder)})
 
 
+MAX_YAML_MB = 4                 # a county's spec is tens of KB
+MAX_YAML_NODES = 200_000        # nodes after expanding every alias (a spec has a few thousand)
+
+
+def yaml_bounds_problem(path: Path, text: str | None = None):
+    """Why a YAML file is too big to load, counted before it is built (size; nodes with aliases expanded)."""
+    if text is None:
+        size = path.stat().st_size
+        if size > MAX_YAML_MB * 1024 * 1024:
+            return f"文件 {size / 1024 / 1024:.1f} MB，超过 {MAX_YAML_MB} MB：规格文件不应这么大。"
+        return None
+    sizes, stack, total = {}, [[0, None]], 0
+    try:
+        for event in yaml.parse(text, Loader=_LineLoader):
+            if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+                stack.append([1, event.anchor])
+                continue
+            if isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+                count, anchor = stack.pop()
+            elif isinstance(event, yaml.ScalarEvent):
+                count, anchor = 1, event.anchor
+            elif isinstance(event, yaml.AliasEvent):
+                count, anchor = sizes.get(event.anchor, 1), None
+            else:
+                continue
+            if anchor:
+                sizes[anchor] = count
+            stack[-1][0] += count
+            total = stack[0][0]
+            if total > MAX_YAML_NODES or stack[-1][0] > MAX_YAML_NODES:
+                return (f"展开别名（*引用）后超过 {MAX_YAML_NODES:,} 个节点：文件里有大量嵌套的 &锚点/*引用。"
+                        "规格文件不需要锚点和引用，请删除它们。")
+    except yaml.YAMLError:
+        return None                   # the loader reports it with its line
+    return None
+
+
 def _read_yaml(path: Path, out: _Collector):
     try:
+        problem = yaml_bounds_problem(path)
+        if problem:
+            out.add(path, 1, problem)
+            return None
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         out.add(path, 1, "文件不是 UTF-8 编码。请用 UTF-8 保存。")
+        return None
+    except OSError as exc:
+        out.add(path, 1, f"文件无法读取（{exc.strerror or exc}）。")
+        return None
+    problem = yaml_bounds_problem(path, text)
+    if problem:
+        out.add(path, 1, problem)
         return None
     try:
         doc = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
