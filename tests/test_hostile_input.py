@@ -4,6 +4,7 @@ the test from a generated template; nothing binary is committed."""
 import email
 import email.policy
 import io
+import json
 import os
 import re
 import sqlite3
@@ -607,3 +608,53 @@ def test_mail_yaml_bomb_is_a_clear_message(may):
     (may.root / "specs/shengsi/mail.yaml").write_text(BILLION_LAUGHS, encoding="utf-8")
     result = cli(may, "generate", "--period", "2023-05", "--units", "县发改局", "--mail")
     assert result.exit_code == 1 and "别名" in result.output and "程序内部错误" not in result.output
+
+
+# -- fuzzing: a short structural run (the long one is benchmarks/fuzz.py --seconds 60 --structural) ------
+
+def test_structural_fuzz_finds_no_escape():
+    fuzz = Path(__file__).resolve().parent.parent / "benchmarks" / "fuzz.py"
+    proc = subprocess.run([sys.executable, str(fuzz), "--seconds", "6", "--seed", "3", "--structural"],
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "failures: 0" in proc.stdout
+    assert int(proc.stdout.split(" mutants")[0]) >= 20
+
+
+def test_every_case_in_one_inbox_under_a_3_gb_cap(may, tmp_path):
+    """Done when: every hostile case plus genuine returns in one inbox; exit 0 under a 3 GB address-space
+    cap, every genuine return accepted, every hostile file named."""
+    import resource
+    inbox = may.root / "inbox"
+    hostile = inbox / "hostile"
+    hostile.mkdir(parents=True)
+    for case_id, make, _code in CALAMINE_KILLERS:
+        (hostile / f"{case_id}.xlsx").write_bytes(make(may))
+    os.mkfifo(hostile / "pipe.xlsx")
+    os.symlink("/dev/zero", hostile / "zero.xlsx")
+    with open(hostile / "sparse.xlsx", "wb") as fh:
+        fh.truncate(8 * 1024 ** 3)
+    inner = zip_of({f"{i}.txt": b"x" for i in range(3000)}, zipfile.ZIP_STORED)
+    (hostile / "zip-of-zips.zip").write_bytes(zip_of({f"inner{i}.zip": inner for i in range(5)}))
+    zeros = b"\0" * (30 * 1024 ** 2)
+    (hostile / "zeros.zip").write_bytes(zip_of({f"z{i}.xlsx": zeros for i in range(8)}))
+    genuine = ["县发改局", "县经信局", "县财政局"]
+    for unit in genuine:
+        may.drop(may.filled(unit), f"{unit}.xlsx")
+    raw = "县教育局".encode("gbk") + b".xlsx"
+    may.filled("县教育局").save(os.fsdecode(os.path.join(os.fsencode(inbox), raw)))
+
+    def cap():
+        resource.setrlimit(resource.RLIMIT_AS, (3 * 1024 ** 3, resource.RLIM_INFINITY))
+
+    proc = subprocess.run([sys.executable, "-m", "workbook_tool.cli", "consolidate", "--root", str(may.root),
+                           "--spec", "specs/shengsi", "--period", "2023-05", "--jobs", "2", "--json"],
+                          capture_output=True, text=True, timeout=600, preexec_fn=cap)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert sorted(summary["accepted"]) == sorted(genuine + ["县教育局"])
+    named = {f["path"].split("!")[0] for f in summary["files"] if f["verdict"] == "rejected"}
+    expected = {f"hostile/{c[0]}.xlsx" for c in CALAMINE_KILLERS} | {
+        "hostile/pipe.xlsx", "hostile/zero.xlsx", "hostile/sparse.xlsx", "hostile/zip-of-zips.zip",
+        "hostile/zeros.zip"}
+    assert expected <= named
