@@ -47,6 +47,7 @@ def run(may, period, now=None):
 # 1. rows of a file that no longer stands never show as 本期 -----------------------------------
 
 def test_a_removed_accepted_file_no_longer_stands(may):
+    may.drop(may.filled("县经信局"), "b.xlsx")
     path = may.drop(may.filled(U), "a.xlsx")
     assert {r["数据期次"] for r in unit_rows(run(may, "2023-05"), "主要指标")} == {"本期"}
     path.unlink()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -76,6 +77,9 @@ def friendly(fn):
             raise
         except BrokenPipeError:
             sys.exit(1)
+        except (OSError, sqlite3.DatabaseError) as exc:     # the disk, not the program: say what to do
+            click.echo(f"错误：{system_problem(exc)}", err=True)
+            sys.exit(1)
         except KeyboardInterrupt:
             click.echo("已中断。", err=True)
             sys.exit(130)
@@ -106,6 +110,23 @@ def _tolerant_streams():
                 stream.reconfigure(errors="replace")
             except (ValueError, OSError):
                 pass
+
+
+def system_problem(exc) -> str:
+    """A disk, permission or database error in words the office can act on."""
+    import errno
+    where = f"（{exc.filename}）" if getattr(exc, "filename", None) else ""
+    code = getattr(exc, "errno", None)
+    if code == errno.ENOSPC or "disk is full" in str(exc) or "database or disk is full" in str(exc):
+        return f"磁盘空间不足{where}。请清理磁盘、腾出空间后重新运行。"
+    if code == errno.EROFS:
+        return f"文件夹是只读的{where}，无法写入。请换到可写的文件夹，或取消只读后重新运行。"
+    if isinstance(exc, PermissionError) or code in (errno.EACCES, errno.EPERM):
+        return f"没有写入权限{where}：文件可能正在 Excel/WPS 中打开，或文件夹是只读的。请关闭文件或修改权限后重新运行。"
+    if isinstance(exc, sqlite3.DatabaseError):
+        return (f"台账无法读写（{exc}）。请确认 consolidated/ 下的 ledger.sqlite 没有被其他程序占用或损坏；"
+                "损坏时可从 consolidated/<县>/备份/ 中最近的备份恢复。")
+    return f"读写文件出错{where}（{exc.strerror or exc}）。请检查磁盘和文件夹后重新运行。"
 
 
 @click.group(cls=cli_zh.Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -164,12 +185,17 @@ def check_spec(spec_path, as_json, root):
               help="只为这些单位生成（可重复）/ only these units (repeatable).")
 @click.option("--mail", is_flag=True, help="同时在 outbox/ 写好发给各单位的邮件 / also write .eml files.")
 @click.option("--send", is_flag=True, help="写好后通过 mail.yaml 配置的服务器发出 / send them (implies --mail).")
+@click.option("--new-key", is_flag=True,
+              help="启用新的签名密钥，此前下发的模板全部作废 / start over with a new signing key.")
 @root_option
 @friendly
-def generate(spec_path, period, units, mail, send, root):
+def generate(spec_path, period, units, mail, send, new_key, root):
     """为每个责任单位生成锁定模板和分发清单 / write one locked template per unit."""
     from .workflow import generate_templates
-    spec, period_obj, out_dir, results = generate_templates(root, spec_path, period, units)
+    if new_key:
+        click.echo("警告：已启用新的签名密钥。此前下发的所有模板都将无法通过签名校验（F004），"
+                   "请重新生成并下发本期全部模板；旧密钥文件已改名保留在原处。", err=True)
+    spec, period_obj, out_dir, results = generate_templates(root, spec_path, period, units, new_key=new_key)
     click.echo(f"已生成 {len(results)} 个单位的模板（{spec.county} {period_obj.label}）：{out_dir}")
     click.echo(f"分发清单：{out_dir / '分发清单.xlsx'}")
     for line in spec.year_warnings(period_obj.year):
@@ -219,9 +245,11 @@ def remind(spec_path, period, send, root):
               help="并行读取的进程数，默认为 CPU 核数（最多 61）/ worker processes (default: number of cores, at most 61).")
 @click.option("--mailbox", type=click.Path(exists=True), default=None,
               help="另从 maildir 文件夹或 mbox 文件读取报回邮件 / also read returns from a maildir or mbox.")
+@click.option("--allow-empty", is_flag=True,
+              help="inbox/ 为空时也汇总（会清空本期结果）/ consolidate even an empty inbox (clears the period).")
 @root_option
 @friendly
-def consolidate(spec_path, period, as_json, jobs, mailbox, root):
+def consolidate(spec_path, period, as_json, jobs, mailbox, allow_empty, root):
     """识别、校验、合并 inbox/ 中的报回文件，写出县汇总表 / consolidate the inbox."""
     from .consolidate import consolidate as run
     show = not as_json and sys.stderr.isatty()
@@ -231,7 +259,7 @@ def consolidate(spec_path, period, as_json, jobs, mailbox, root):
             click.echo(f"\r已读取 {n} 个文件……", nl=False, err=True)
 
     result = run(root, spec_path, period, progress=progress, jobs=jobs or min(os.cpu_count() or 1, MAX_JOBS),
-                 mailbox=mailbox)
+                 mailbox=mailbox, allow_empty=allow_empty)
     if show:
         click.echo("", err=True)
     if as_json:

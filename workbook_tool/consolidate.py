@@ -16,8 +16,9 @@ from . import history, signing
 from .checks import check_history, check_return, identify
 from .desk import Desk, DeskError, Period, cannot_write, check_period
 from .findings import ERROR, WARNING, Finding, count_by_severity
-from .inbox import scan, scan_mailbox
-from .ledger import Ledger
+from .inbox import has_entries, scan, scan_mailbox
+from .ledger import (Ledger, backup_ledger, check_key, check_ledger, period_has_results, record_fingerprint,
+                     stored_fingerprint)
 from .reader import read_return
 from .spec import load_spec
 from .standing import units_data_for
@@ -47,6 +48,7 @@ class FileEntry:
     findings: list = field(default_factory=list)
     checked: object = None
     records: list = field(default_factory=list)
+    raw_name: str | None = None     # the file name's bytes (hex) when they are not valid UTF-8
 
     @property
     def codes(self) -> list:
@@ -61,7 +63,8 @@ class FileEntry:
                 "period": self.period}
 
 
-def consolidate(root, spec_option, period_text, progress=None, jobs=1, mailbox=None, now=None) -> "RunResult":
+def consolidate(root, spec_option, period_text, progress=None, jobs=1, mailbox=None, now=None,
+                allow_empty=False) -> "RunResult":
     """Run the whole stage; return the summary (the --json object).
 
     ``now``: the time this desk sees the inbox (first-seen times of new files); the clock by default.
@@ -75,24 +78,44 @@ def consolidate(root, spec_option, period_text, progress=None, jobs=1, mailbox=N
         raise DeskError("找不到签名密钥（.workbook-tool-secret 或环境变量 WORKBOOK_TOOL_SECRET）。"
                         "请在生成模板的同一办公桌上运行汇总。")
     out_dir = desk.consolidated(spec.code, period)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
     if mailbox is not None:
         mailbox = Path(mailbox)
         if not (mailbox.is_file() or (mailbox / "cur").is_dir()):
             raise DeskError(f"{mailbox} 不是 mbox 文件或 maildir 文件夹（应含 cur/、new/）。")
         desk = Desk(root, mailbox=mailbox)
+    _refuse_before_touching(desk, spec, period, key, allow_empty)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
     with _RunLock(desk.consolidated(spec.code) / ".lock"):
+        _refuse_before_touching(desk, spec, period, key, allow_empty)     # again, now that the run is ours
+        backup_ledger(desk, spec.code)
         with Ledger(desk.ledger_path(spec.code)) as ledger:
             recover_outputs(ledger, spec, period, out_dir)
             spec = history.spec_for_period(ledger, spec, period)
             if not ledger.issued_units(spec.code, str(period)):
                 raise DeskError(f"{spec.county} {period} 还没有生成过模板，无从汇总。"
                                 f"请先运行 workbook-tool generate --period {period}。")
+            if stored_fingerprint(desk.ledger_path(spec.code)) is None:
+                with ledger.transaction():
+                    record_fingerprint(ledger, signing.fingerprint(key))
             return _run(desk, spec, period, key, ledger, out_dir, progress, jobs, now or _now())
 
 
 def _now() -> dt.datetime:
     return dt.datetime.now().replace(microsecond=0)
+
+
+def _refuse_before_touching(desk, spec, period, key, allow_empty):
+    """A corrupt or lost ledger, another key, or an empty inbox after a good run: refuse, change nothing."""
+    check_ledger(desk, spec.code)
+    check_key(desk, spec.code, key)
+    if allow_empty or desk.mailbox is not None or has_entries(desk.inbox):
+        return
+    seen = period_has_results(desk.ledger_path(spec.code), spec.code, str(period))
+    if seen or (desk.consolidated(spec.code, period) / "汇总结果.json").exists():
+        state = "不存在" if not desk.inbox.is_dir() else "是空的"
+        raise DeskError(f"{desk.inbox} {state}，而 {period} 上次汇总时有 {seen} 个文件。照此汇总会清空本期的汇总表、"
+                        "退回意见和文件记录，所以本次没有做任何修改。请把报回的文件放回 inbox/ 后重新运行；"
+                        "如确实要清空本期结果，请加 --allow-empty。")
 
 
 class _RunLock:
@@ -152,7 +175,7 @@ def assess(desk, spec, period, key, ledger, progress=None, jobs=1, now=None) -> 
     now = now or _now()
     entries = []
     senders = {}                       # nonce → e-mail senders seen in this run
-    candidates = scan(desk.inbox)
+    candidates = scan(desk.inbox, spec.max_file_mb, spec.max_unpacked_mb)
     if desk.mailbox is not None:
         candidates = itertools.chain(candidates, scan_mailbox(desk.mailbox))
     for n, e in enumerate(_examine_all(candidates, spec, period, key, jobs), start=1):
@@ -218,31 +241,18 @@ def _resubmitted(spec, ledger, period, unit, e):
                               seen=canon(new_v) or "空", expected=canon(old_v) or "空")
 
 
-_WORKER = {}
-
-
-def _init_worker(spec, period, key):
-    _WORKER.update(spec=spec, period=period, key=key)
-
-
-def _examine_in_worker(cand):
-    return _examine(cand, _WORKER["spec"], _WORKER["period"], _WORKER["key"])
-
-
 def _examine_all(candidates, spec, period, key, jobs):
-    """Yield a FileEntry per candidate, in a process pool when ``jobs`` > 1 (streamed, in order)."""
-    if jobs <= 1:
-        for cand in candidates:
-            yield _examine(cand, spec, period, key)
-        return
-    import concurrent.futures
-    import multiprocessing
-    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods()
-                                          else "spawn")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context,
-                                                initializer=_init_worker,
-                                                initargs=(spec, period, key)) as pool:
-        yield from pool.map(_examine_in_worker, candidates, chunksize=8)
+    """Yield a FileEntry per candidate, in order, each read in a supervised worker process."""
+    from .isolation import examine_all
+    yield from examine_all(candidates, spec, period, key, jobs, _examine, _reading_failed)
+
+
+def _reading_failed(cand, detail) -> FileEntry:
+    """The entry for a file whose reader crashed, hung or ran out of memory: rejected, named, nothing more."""
+    e = FileEntry(path=cand.path, sha256=cand.sha256, size=len(cand.data), received=cand.received,
+                  sender=cand.sender, origin=cand.origin, raw_name=cand.raw_name)
+    e.findings.append(Finding("F014", file=cand.path, detail=detail))
+    return e
 
 
 def _run(desk, spec, period, key, ledger, out_dir, progress, jobs, now):
@@ -259,7 +269,8 @@ def _run(desk, spec, period, key, ledger, out_dir, progress, jobs, now):
         ledger.set_standing(spec.code, str(period), {u: e.sha256 for u, e in a.accepted.items()})
         ledger.record_files(spec.code, str(period), [
             dict(path=e.path, sha256=e.sha256, size=e.size, received=e.received.isoformat(), unit=e.unit,
-                 period=e.period, nonce=e.nonce, sender=e.sender, verdict=e.verdict, codes=e.codes)
+                 period=e.period, nonce=e.nonce, sender=e.sender, verdict=e.verdict, codes=e.codes,
+                 raw_name=e.raw_name)
             for e in a.entries])
         summary, findings = _stage_outputs(desk, spec, period, key, ledger, out_dir, staging, a, late)
         (staging / TOKEN_NAME).write_text(token, encoding="utf-8")
@@ -423,9 +434,9 @@ def _unit_order(spec):
 def _examine(cand, spec, period, key) -> FileEntry:
     """Read, identify and check one candidate (no ledger needed: safe in a worker process)."""
     e = FileEntry(path=cand.path, sha256=cand.sha256, size=len(cand.data), received=cand.received,
-                  sender=cand.sender, origin=cand.origin)
+                  sender=cand.sender, origin=cand.origin, raw_name=cand.raw_name)
     if cand.problem:
-        e.findings.append(Finding("F001", file=cand.path, detail=cand.problem))
+        e.findings.append(Finding(cand.code, file=cand.path, detail=cand.problem))
         return e
     result = read_return(cand.data, spec.max_file_mb, spec.max_unpacked_mb)
     e.saved = result.saved

@@ -35,6 +35,9 @@ _RULES = [
     Rule("F011", ERROR, "文件含危险内容", "文件含不安全的内容（{detail}），已拒收。请用下发的模板重新填写后另存为 .xlsx。"),
     Rule("F012", WARNING, "含外部链接或对象", "文件含外部链接、数据连接或嵌入对象（{detail}），只读取数值。请删除后再报送。"),
     Rule("F013", ERROR, "模板被他人转发", "此模板是下发给「{detail}」的，却由其他发件人报送。请各单位使用本单位的模板填写。"),
+    Rule("F014", ERROR, "读取时程序崩溃或超时", "文件「{file}」读取时程序崩溃、超时或内存超限（{detail}），已跳过，其他文件照常汇总。请该单位用下发的模板重新填写后另存为 .xlsx 报送。"),
+    Rule("F015", ERROR, "不是普通文件", "收件箱中的「{file}」不是可读取的普通文件（{detail}），已跳过。请只把报回的文件本身复制进 inbox/，不要放链接、管道或设备文件。"),
+    Rule("F016", ERROR, "文件或文件夹无法读取", "收件箱中的「{file}」无法读取（{detail}），其中的文件未汇总。请检查其权限或是否被其他程序占用，处理后重新运行汇总。"),
     # -- structure ----------------------------------------------------------
     Rule("S001", ERROR, "缺少工作表", "模板中的工作表「{detail}」被删除或改名。请使用原模板重新填写，不要删除或重命名工作表。"),
     Rule("S002", WARNING, "多余工作表", "文件中多了工作表「{detail}」，其内容不会被汇总。请删除多余的工作表。"),
@@ -104,7 +107,7 @@ class Finding:
     def message(self) -> str:
         values = _Blank(
             column=self.column, seen=self.seen, expected=self.expected,
-            detail=self.detail, row=self.row,
+            detail=self.detail, row=self.row, file=self.file,
         )
         return self.rule.template.format_map(values)
 

@@ -46,4 +46,4 @@ def spec_for_period(ledger, spec, period):
     return dataclasses.replace(then, **{f: getattr(spec, f) for f in CURRENT_SETTINGS})
 
 
-CURRENT_SETTINGS = ("max_file_mb", "max_unpacked_mb")
+CURRENT_SETTINGS = ("max_file_mb", "max_unpacked_mb", "max_read_seconds", "max_memory_mb")

@@ -168,6 +168,16 @@ class Ledger:
             [(county, period, e["path"], e["sha256"], e["size"], e["received"], e.get("unit"),
               e.get("period"), e.get("nonce"), e.get("sender"), e["verdict"],
               ",".join(e.get("codes", ()))) for e in entries])
+        self.record_raw_names(county, period, entries)
+
+    def record_raw_names(self, county, period, entries):
+        """File names that are not valid UTF-8: shown with U+FFFD in ``files.path``, kept here byte for byte."""
+        self.db.execute("CREATE TABLE IF NOT EXISTS raw_names (county TEXT NOT NULL, period TEXT NOT NULL, "
+                        "path TEXT NOT NULL, sha256 TEXT NOT NULL, raw_hex TEXT NOT NULL)")
+        self.db.execute("DELETE FROM raw_names WHERE county=? AND period=?", (county, period))
+        self.db.executemany("INSERT INTO raw_names VALUES (?, ?, ?, ?, ?)",
+                            [(county, period, e["path"], e["sha256"], e["raw_name"]) for e in entries
+                             if e.get("raw_name")])
 
     def record_version(self, county, period, unit, sha256, received: dt.datetime, path, rows: Iterable[Row]):
         """Keep an accepted return's rows for good (history is never rewritten)."""
@@ -283,3 +293,165 @@ class Ledger:
         """{year: value} of one row's ``column`` at the end of each year before ``before_year``."""
         found = self.year_ends(county, unit, before_year).get((table, key), {})
         return {year: values.get(column) for year, values in found.items()}
+
+
+# -- opening the ledger safely, its backups, the key it was kept under -----------------------------------
+
+REQUIRED_TABLES = {"issued", "runs", "files", "versions", "version_rows", "standing"}
+LEGACY_TABLES = {"issued", "runs", "files", "accepted"}     # before `standing` (migrated on opening)
+BACKUP_DIR = "备份"
+BACKUPS_KEPT = 5
+
+
+def open_ledger(desk, code) -> Ledger:
+    """The county's ledger, after ``check_ledger`` found it sound (or absent on a fresh desk)."""
+    check_ledger(desk, code)
+    return Ledger(desk.ledger_path(code))
+
+
+def check_ledger(desk, code):
+    """Refuse (DeskError) a ledger that is corrupt, or empty, missing or without its tables while the
+    desk has history; reads only, changes nothing."""
+    path = desk.ledger_path(code)
+    history = has_history(desk, code)
+    if not path.exists() or path.stat().st_size == 0:
+        if history:
+            state = "不见了" if not path.exists() else "是空文件（0 字节）"
+            raise _refuse(desk, code, f"台账 {path} {state}，但本办公桌已有汇总结果（{history}）：历史数据会丢失")
+        return
+    try:
+        db = _read_only(path)
+        try:
+            check = db.execute("PRAGMA quick_check").fetchone()[0]
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as exc:
+        raise _refuse(desk, code, f"台账 {path} 已损坏或不是台账文件（{exc}）") from None
+    if check != "ok":
+        raise _refuse(desk, code, f"台账 {path} 已损坏（{check}）")
+    missing = min(REQUIRED_TABLES - tables, LEGACY_TABLES - tables, key=len)
+    if missing and (history or tables & (REQUIRED_TABLES | LEGACY_TABLES)):
+        raise _refuse(desk, code, f"台账 {path} 缺少数据表 {'、'.join(sorted(missing))}")
+
+
+def has_history(desk, code) -> str:
+    """The periods the desk has consolidated outputs for ('' when none)."""
+    base = desk.consolidated(code)
+    done = sorted(p.parent.name for p in base.glob("*/汇总结果.json")) if base.is_dir() else []
+    return "、".join(done)
+
+
+def _refuse(desk, code, what):
+    from .desk import DeskError
+    backup = newest_backup(desk, code)
+    if backup:
+        how = f"请把最近的备份 {backup} 复制为 {desk.ledger_path(code)} 后重新运行"
+    else:
+        how = f"没有找到台账备份（{desk.consolidated(code) / BACKUP_DIR}），请从本机的其他备份恢复 ledger.sqlite 后重新运行"
+    return DeskError(f"{what}。为免丢失历史，本次没有做任何修改。{how}。")
+
+
+def _read_only(path):
+    """A connection that changes nothing on disk: no journal files either, unless a WAL is there to read."""
+    path = Path(path).resolve()
+    wal = path.with_name(path.name + "-wal").exists()
+    return sqlite3.connect(f"{path.as_uri()}?{'mode=ro' if wal else 'immutable=1'}", uri=True, timeout=30)
+
+
+def newest_backup(desk, code):
+    """The newest backup that is itself a sound ledger, or None."""
+    for candidate in sorted((desk.consolidated(code) / BACKUP_DIR).glob("ledger-*.sqlite"), reverse=True):
+        try:
+            db = _read_only(candidate)
+            try:
+                ok = db.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+            finally:
+                db.close()
+        except sqlite3.DatabaseError:
+            continue
+        if ok:
+            return candidate
+    return None
+
+
+def backup_ledger(desk, code, keep=BACKUPS_KEPT):
+    """Copy the ledger (sqlite3's backup API: consistent even in WAL mode) to 备份/, keeping ``keep``."""
+    path = desk.ledger_path(code)
+    if not path.exists() or path.stat().st_size == 0:
+        return None
+    folder = desk.consolidated(code) / BACKUP_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"ledger-{dt.datetime.now():%Y%m%d-%H%M%S-%f}.sqlite"
+    partial = target.with_name(f".{target.name}.partial")
+    src = sqlite3.connect(str(path), timeout=30)
+    try:
+        dst = sqlite3.connect(str(partial))
+        try:
+            src.backup(dst)
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    partial.replace(target)
+    for old in sorted(folder.glob("ledger-*.sqlite"))[:-keep]:
+        old.unlink()
+    return target
+
+
+def stored_fingerprint(path) -> str | None:
+    """The signing key's fingerprint the ledger was kept under (read only), or None."""
+    path = Path(path)
+    if not path.exists() or path.stat().st_size == 0:
+        return None
+    db = _read_only(path)
+    try:
+        if not db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone():
+            return None
+        row = db.execute("SELECT value FROM meta WHERE name='key_fingerprint'").fetchone()
+        return row[0] if row else None
+    finally:
+        db.close()
+
+
+def issued_before(path) -> bool:
+    """Whether templates were ever issued from this ledger (read only)."""
+    path = Path(path)
+    if not path.exists() or path.stat().st_size == 0:
+        return False
+    db = _read_only(path)
+    try:
+        return bool(db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='issued'").fetchone()
+                    and db.execute("SELECT 1 FROM issued LIMIT 1").fetchone())
+    finally:
+        db.close()
+
+
+def record_fingerprint(ledger, value):
+    ledger.db.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    ledger.db.execute("INSERT OR REPLACE INTO meta VALUES ('key_fingerprint', ?)", (value,))
+
+
+def period_has_results(path, county, period) -> int:
+    """How many files the ledger recorded for (county, period) (read only)."""
+    path = Path(path)
+    if not path.exists() or path.stat().st_size == 0:
+        return 0
+    db = _read_only(path)
+    try:
+        return db.execute("SELECT COUNT(*) FROM files WHERE county=? AND period=?", (county, period)).fetchone()[0]
+    finally:
+        db.close()
+
+
+def check_key(desk, code, key):
+    """Refuse (DeskError) a key other than the one the desk's templates were issued under; reads only."""
+    from . import signing
+    from .desk import DeskError
+    stored = stored_fingerprint(desk.ledger_path(code))
+    current = signing.fingerprint(key)
+    if stored and stored != current:
+        raise DeskError(
+            f"签名密钥与本办公桌下发模板时所用的不同（台账记录的密钥指纹 {stored}，现在的密钥 {current}）。"
+            "用这把密钥，所有报回文件都会被判为签名无效。本次没有做任何修改。"
+            f"请从备份恢复原来的 {desk.secret_path}（或改正环境变量 WORKBOOK_TOOL_SECRET）后重新运行。")

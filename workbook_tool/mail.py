@@ -7,13 +7,13 @@ only from the WORKBOOK_TOOL_SMTP_PASSWORD environment variable.
 from __future__ import annotations
 
 import email.policy
-import email.utils
 import hashlib
 import json
 import os
 import smtplib
 import ssl
 from dataclasses import dataclass
+from email.headerregistry import Address
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -61,10 +61,18 @@ def settings(spec) -> dict:
     config = {"messages": {k: dict(v) for k, v in DEFAULTS.items()}, "smtp": {}}
     if not path.is_file():
         return config
+    from .spec import yaml_bounds_problem
     try:
-        doc = yaml.safe_load(read_text(path)) or {}     # UTF-8, with a BOM, or GBK
+        problem = yaml_bounds_problem(path)
+        text = read_text(path) if not problem else ""     # UTF-8, with a BOM, or GBK
+        problem = problem or yaml_bounds_problem(path, text)
+        if problem:
+            raise DeskError(f"{path}: {problem}")
+        doc = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         raise DeskError(f"{path}: YAML 格式错误：{exc}") from None
+    if not isinstance(doc, dict):
+        raise DeskError(f"{path}: 内容应为键值对（template、feedback、reminder、smtp）。")
     unknown = set(doc) - {"template", "feedback", "reminder", "smtp"}
     if unknown:
         raise DeskError(f"{path}: 未知的键 {', '.join(sorted(unknown))}；可用：template、feedback、reminder、smtp。")
@@ -98,8 +106,8 @@ def build(spec, config, unit, kind, period, attachment: Path) -> EmailMessage:
                         f"{'、'.join('{' + k + '}' for k in fields)}。") from None
     msg = EmailMessage(policy=email.policy.SMTP)
     sender = config["smtp"].get("sender") or spec.office_email or "office@localhost"
-    msg["From"] = email.utils.formataddr((spec.issuer, sender))
-    msg["To"] = email.utils.formataddr((unit, spec.unit(unit).email))
+    msg["From"] = _address(spec.issuer, sender)
+    msg["To"] = _address(unit, spec.unit(unit).email)   # the one recipient: the unit's own `email`
     msg["Subject"] = subject
     digest = hashlib.sha256(f"{spec.code}|{period}|{unit}|{kind}".encode()).hexdigest()[:24]
     msg["Message-ID"] = f"<{digest}@workbook-tool>"
@@ -108,6 +116,15 @@ def build(spec, config, unit, kind, period, attachment: Path) -> EmailMessage:
                        filename=f"{unit}-{period}.xlsx")
     msg.set_boundary(f"=_workbook-tool_{digest}")     # fixed: the same message gives the same bytes
     return msg
+
+
+def _address(name: str, addr: str) -> Address:
+    """One mailbox, the name only ever a display name (never parsed as addresses)."""
+    try:
+        local, _, domain = addr.partition("@")
+        return Address(display_name=name, username=local, domain=domain)
+    except (ValueError, TypeError, IndexError) as exc:
+        raise DeskError(f"邮箱地址 {addr!r}（{name}）无法使用（{exc}）。请在规格的单位名录中改正后重试。") from None
 
 
 def write_outbox(desk: Desk, spec, period: Period, plan) -> tuple:
@@ -173,7 +190,7 @@ def send(desk: Desk, spec, period: Period, messages, connect=None) -> list:
             for out, digest in pending:
                 msg = email.message_from_bytes(out.path.read_bytes(), policy=email.policy.SMTP)
                 try:
-                    refused = server.send_message(msg)
+                    refused = server.send_message(msg, to_addrs=[out.to])   # never the header's list
                 except smtplib.SMTPRecipientsRefused as exc:
                     results.append((out, f"未发送：收件人被拒绝（{_reason(exc)}）", False))
                     continue

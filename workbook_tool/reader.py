@@ -7,6 +7,7 @@ content are refused here, so one bad file never takes the run down.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
 import json
 import re
@@ -26,8 +27,8 @@ MAX_UNCOMPRESSED = 200 * 1024 * 1024
 MAX_RATIO = 200
 MAX_ROWS = 20000
 MAX_COLS = 200
+MAX_TOTAL_CELLS = 4_000_000       # across every sheet: many sheets each inside the bounds add up
 
-_DIMENSION = re.compile(rb'<dimension\s+ref="([A-Z]+)?(\d+)?(?::([A-Z]+)(\d+))?"')
 _MODIFIED = re.compile(rb"<dcterms:modified[^>]*>([^<]+)</dcterms:modified>")
 _ODS_MODIFIED = re.compile(rb"<dc:date>([^<]+)</dc:date>")
 
@@ -145,29 +146,9 @@ def _check_zip(data: bytes, result: ReadResult, max_unpacked: float = MAX_UNCOMP
     else:
         result.refuse("F001", detail="不是 Excel 工作簿")
         return False
-    sheets, parts = {}, {}
     try:
-        for info in infos:
-            if not info.filename.endswith((".xml", ".rels", ".vml")):
-                continue
-            is_sheet = info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml")
-            whole = is_sheet or info.filename in _WHOLE_PARTS
-            # a DOCTYPE can only stand in the prolog: other parts are read only that far
-            body = _member(zf, data, info, None if whole else 4096)
-            if info.filename in _WHOLE_PARTS:
-                parts[info.filename] = body
-            if b"<!DOCTYPE" in body[:4096].upper():
-                result.refuse("F011", detail=f"部件 {info.filename} 含 DOCTYPE/实体声明")
-                return False
-            if is_sheet:
-                if not _bounded(body):
-                    result.refuse("F010", detail=f"工作表 {info.filename} 的范围超出模板（过多的行或列）")
-                    return False
-                sheets[info.filename] = body
-            if info.filename == "docProps/core.xml":
-                m = _MODIFIED.search(body)
-                result.saved = _parse_time(m.group(1)) if m else None
-        _sheet_details(parts, sheets, result)
+        if not _check_parts(zf, data, infos, result):
+            return False
     except ZIP_ERRORS as exc:
         result.refuse("F001", detail=f"压缩包已损坏：{exc}")
         return False
@@ -187,21 +168,106 @@ _FORMULA_WITH_BRACKET = re.compile(rb"<f[^>]*>[^<]*\[")
 _EXTERNAL_FORMULA = re.compile(rb'<c\s[^>]*?r="([A-Z]{1,3}\d{1,7})"[^>]*>\s*<f[^>]*>([^<]*\[[^<]*)</f>')
 
 
-def _member(zf, data: bytes, info, limit=None) -> bytes:
-    """One part's bytes (the first ``limit`` only, when given), without zipfile's per-member overhead."""
+def _chunks(zf, data: bytes, info, chunk=1 << 20):
+    """One part's bytes, streamed; refuses a part that inflates beyond its declared size."""
     if info.flag_bits & 0x1:
         raise zipfile.BadZipFile(f"{info.filename} 已加密")
+    produced = 0
     if info.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) and data[info.header_offset:
                                                                               info.header_offset + 4] == b"PK\x03\x04":
         name_len, extra_len = struct.unpack_from("<HH", data, info.header_offset + 26)
         start = info.header_offset + 30 + name_len + extra_len
-        raw = data[start:start + info.compress_size]
+        raw = memoryview(data)[start:start + info.compress_size]
         if info.compress_type == zipfile.ZIP_STORED:
-            return raw[:limit] if limit else raw
+            for at in range(0, min(len(raw), info.file_size), chunk):
+                yield bytes(raw[at:min(at + chunk, info.file_size)])
+            return
         inflater = zlib.decompressobj(-15)
-        return inflater.decompress(raw, limit) if limit else inflater.decompress(raw) + inflater.flush()
-    with zf.open(info) as fh:
-        return fh.read(limit) if limit else fh.read()
+        pending = bytes(raw)
+        while True:
+            out = inflater.decompress(pending, chunk)
+            pending = inflater.unconsumed_tail
+            if out:
+                produced += len(out)
+                if produced > info.file_size:
+                    raise zipfile.BadZipFile(f"部件 {info.filename} 解压后超过声明的大小")
+                yield out
+            if inflater.eof or not (pending or out):
+                return
+    with zf.open(info) as fh:       # zipfile itself stops at the declared size
+        while True:
+            out = fh.read(chunk)
+            if not out:
+                return
+            yield out
+
+
+_DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
+_BINARY_PARTS = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".emf", ".wmf", ".bin", ".wdp",
+                 ".jfif", ".webp", ".ico")
+
+
+def _scan_part(zf, data, info, keep: bool):
+    """Stream one part: True if it holds a DOCTYPE anywhere; its bytes when ``keep``. → (doctype, body)"""
+    tail, kept = b"", []
+    for chunk in _chunks(zf, data, info):
+        if _DOCTYPE.search(tail + chunk):
+            return True, None
+        tail = chunk[-16:]
+        if keep:
+            kept.append(chunk)
+    return False, b"".join(kept) if keep else None
+
+
+def _sheet_parts(parts, names) -> set:
+    """Every part calamine may read as a worksheet: xl/worksheets/* and the workbook's relationship targets."""
+    import posixpath
+    found = {n for n in names if n.startswith("xl/worksheets/") and n.endswith(".xml")}
+    for m in _REL.finditer(parts.get("xl/_rels/workbook.xml.rels", b"")):
+        target = (m.group(2) or m.group(3)).decode("utf-8", "replace")
+        target = posixpath.normpath(target.lstrip("/") if target.startswith("/") else "xl/" + target)
+        if target in names and target.endswith(".xml"):
+            found.add(target)
+    return found
+
+
+def _check_parts(zf, data, infos, result) -> bool:
+    """Every part streamed for a DOCTYPE; worksheets (and an .ods's content) bounded before calamine sees them."""
+    names = {i.filename for i in infos}
+    parts, sheets = {}, {}
+    by_name = {i.filename: i for i in infos}
+    # the workbook and its relationships first: they say which parts are worksheets
+    for name in sorted(_WHOLE_PARTS & names):
+        doctype, parts[name] = _scan_part(zf, data, by_name[name], keep=True)
+        if doctype:
+            return not result.refuse("F011", detail=f"部件 {name} 含 DOCTYPE/实体声明")
+    sheet_names = _sheet_parts(parts, names) if result.kind != "ods" else {"content.xml"} & names
+    cells = 0
+    for info in infos:
+        name = info.filename
+        if name in parts or name.endswith("/") or name.lower().endswith(_BINARY_PARTS):
+            continue
+        doctype, body = _scan_part(zf, data, info, keep=name in sheet_names)
+        if doctype:
+            return not result.refuse("F011", detail=f"部件 {name} 含 DOCTYPE/实体声明")
+        if body is None:
+            continue
+        extents = _ods_extents(body) if result.kind == "ods" else [_sheet_extent(body)]
+        for rows, cols in extents:
+            if rows is None:
+                return not result.refuse("F010", detail=f"部件 {name} 的单元格引用格式异常")
+            if rows > MAX_ROWS or cols > MAX_COLS:
+                return not result.refuse("F010", detail=f"工作表 {name} 的范围超出模板（过多的行或列）")
+            cells += rows * cols
+        if cells > MAX_TOTAL_CELLS:
+            return not result.refuse("F010", detail=f"各工作表合计超过 {MAX_TOTAL_CELLS:,} 个单元格")
+        if result.kind != "ods":
+            sheets[name] = body
+    if "docProps/core.xml" in parts:
+        m = _MODIFIED.search(parts["docProps/core.xml"])
+        result.saved = _parse_time(m.group(1)) if m else None
+    _sheet_details(parts, sheets, result)
+    return True
 
 
 _WHOLE_PARTS = {"docProps/core.xml", "xl/workbook.xml", "xl/_rels/workbook.xml.rels"}
@@ -231,29 +297,137 @@ def _sheet_details(parts, sheets, result):
             result.external_formulas.append((name, ext.group(1).decode("ascii")))
 
 
-_SUSPECT_REF = re.compile(rb'r="([A-Z]{0,3})(\d+)"')
-_SUSPICIOUS = re.compile(rb'r="(?:[A-Z]{2,3}\d|[A-Z]?\d{5,}"|[A-Z]\d{5,})')   # literal start: fast scan
+_TAG_ATTRS = rb"""((?:[^>"']|"[^"]*"|'[^']*')*)"""    # attributes, with '>' allowed inside quotes
+_POSITION_TAG = re.compile(rb"<(?:[\w.-]+:)?(row|c|dimension)(?=[\s/>])" + _TAG_ATTRS + rb">")
+_R_ATTR = re.compile(rb"""(?:^|\s)r\s*=\s*(["'])(.*?)\1""", re.DOTALL)
+_REF_ATTR = re.compile(rb"""(?:^|\s)ref\s*=\s*(["'])(.*?)\1""", re.DOTALL)
+_CELL_REF = re.compile(rb"\s*\$?([A-Za-z]{1,3})\$?(\d{1,7})\s*")
+_ROW_REF = re.compile(rb"\s*(\d{1,7})\s*")
 
 
-def _bounded(body: bytes) -> bool:
-    """No row or cell reference beyond the bounds (checked before calamine allocates the grid)."""
-    m = _DIMENSION.search(body[:2048])
-    if m and m.group(4):
-        if int(m.group(4)) > MAX_ROWS or col_number(m.group(3)) > MAX_COLS:
-            return False
-    elif m and m.group(2):
-        if int(m.group(2)) > MAX_ROWS or (m.group(1) and col_number(m.group(1)) > MAX_COLS):
-            return False
-    # templates use one-letter columns and short row numbers: only unusual references are parsed
-    pos = 0
-    while True:
-        hit = _SUSPICIOUS.search(body, pos)
-        if hit is None:
-            return True
-        ref = _SUSPECT_REF.match(body, hit.start())
-        if ref and (int(ref.group(2)) > MAX_ROWS or (ref.group(1) and col_number(ref.group(1)) > MAX_COLS)):
-            return False
-        pos = hit.end()
+def _sheet_extent(body: bytes):
+    """(rows, columns) a worksheet part spans as calamine places its cells; (None, None) if unreadable.
+
+    References are parsed whatever their quoting and spacing; rows and cells without ``r`` follow
+    the one before, as calamine places them. A dimension is taken at its word too.
+    """
+    return _plain_extent(body) or _walk_extent(body)
+
+
+def _walk_extent(body: bytes):
+    row = col = max_row = max_col = 0
+    for tag, attrs in _POSITION_TAG.findall(body):
+        if tag == b"dimension":
+            ref = _REF_ATTR.search(attrs)
+            for corner in ref.group(2).split(b":") if ref else ():
+                cell = _CELL_REF.fullmatch(corner) or _ROW_REF.fullmatch(corner)
+                if cell is None:
+                    return None, None
+                if cell.re is _CELL_REF:
+                    max_col = max(max_col, _column(cell.group(1)))
+                max_row = max(max_row, int(cell.group(cell.re.groups)))
+            continue
+        ref = _R_ATTR.search(attrs)
+        if tag == b"row":
+            got = ref and _ROW_REF.fullmatch(ref.group(2))
+            if ref and not got:
+                return None, None
+            row, col = (int(got.group(1)) if got else row + 1), 0
+            max_row = max(max_row, row)
+            continue
+        if ref:
+            got = _CELL_REF.fullmatch(ref.group(2))
+            if got is None:
+                return None, None
+            col = _column(got.group(1))
+            max_row = max(max_row, int(got.group(2)))
+        else:
+            col += 1
+        max_col = max(max_col, col)
+    return max_row, max_col
+
+
+_TAG_START = re.compile(rb"<(?:[\w.-]+:)?(?:row|c)(?=[\s/>])")
+_ANY_R = re.compile(rb"\sr\s*=")
+_PLAIN_TAG = re.compile(rb'<(?:row|c) r="([A-Z]{0,3})(\d{1,7})"')
+_DIMENSION_TAG = re.compile(rb"<(?:[\w.-]+:)?(dimension)(?=[\s/>])" + _TAG_ATTRS + rb">")
+
+
+def _plain_extent(body: bytes):
+    """The extent of a sheet written as Excel and LibreOffice write it (every row and cell with a plain
+    ``r="B12"`` first), found without a Python loop per cell; None for anything else."""
+    plain = _PLAIN_TAG.findall(body)
+    if not (len(plain) == len(_TAG_START.findall(body)) == len(_ANY_R.findall(body))):
+        return None
+    rows = {r for _c, r in plain}
+    cols = {c for c, _r in plain if c}
+    max_row = max(map(int, rows), default=0)
+    max_col = max(map(_column, cols), default=0)
+    for _tag, attrs in _DIMENSION_TAG.findall(body):
+        dims = _walk_extent(b"<dimension" + attrs + b">")
+        if dims[0] is None:
+            return None
+        max_row, max_col = max(max_row, dims[0]), max(max_col, dims[1])
+    return max_row, max_col
+
+
+@functools.lru_cache(maxsize=1024)
+def _column(letters: bytes) -> int:
+    return col_number(letters.upper())
+
+
+_ODS_TAG = re.compile(rb"<(/?)(?:[\w.-]+:)?(table|table-row|table-cell|covered-table-cell)(?=[\s/>])"
+                      + _TAG_ATTRS + rb">")
+_REPEAT = re.compile(rb"""(?:^|\s)(?:[\w.-]+:)?number-(rows|columns)-repeated\s*=\s*(["'])(.*?)\2""", re.DOTALL)
+_VALUE_TYPE = re.compile(rb"(?:^|\s)(?:[\w.-]+:)?value-type\s*=")
+
+
+def _repeat(attrs: bytes):
+    m = _REPEAT.search(attrs)
+    if m is None:
+        return 1
+    got = _ROW_REF.fullmatch(m.group(3))
+    return int(got.group(1)) if got else None
+
+
+def _ods_extents(body: bytes) -> list:
+    """[(rows, columns)] each table of an .ods content.xml spans, counting repeated rows and cells
+    that hold something (LibreOffice repeats empty cells to the sheet's edge: those do not count)."""
+    out = []
+    row = col = max_row = max_col = 0
+    row_repeat, row_used = 1, False
+    for m in _ODS_TAG.finditer(body):
+        closing, tag, attrs = m.group(1), m.group(2), m.group(3)
+        empty = attrs.rstrip().endswith(b"/")
+        if tag == b"table":
+            if closing:
+                out.append((max_row, max_col))
+            row = col = max_row = max_col = 0
+            continue
+        if tag == b"table-row":
+            if closing:
+                if row_used:
+                    max_row = max(max_row, row + row_repeat)
+                row += row_repeat
+                continue
+            row_repeat, row_used, col = _repeat(attrs), False, 0
+            if row_repeat is None:
+                return [(None, None)]
+            if empty:
+                row += row_repeat
+            continue
+        if closing:
+            continue
+        repeat = _repeat(attrs)
+        if repeat is None:
+            return [(None, None)]
+        if not empty or _VALUE_TYPE.search(attrs):
+            row_used = True
+            max_col = max(max_col, col + repeat)
+        col += repeat
+    if not out or max_row or max_col:
+        out.append((max_row, max_col))
+    return out
 
 
 def _parse_time(raw: bytes):
@@ -271,10 +445,14 @@ def _parse(data: bytes, result: ReadResult) -> ReadResult:
         wb = calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
         result.sheet_order = list(wb.sheet_names)
         meta_rows = None
+        cells = 0
         for name in result.sheet_order:
             sheet = wb.get_sheet_by_name(name)
             if sheet.height > MAX_ROWS or sheet.width > MAX_COLS:
                 return result.refuse("F010", detail=f"工作表「{name}」有 {sheet.height} 行 {sheet.width} 列")
+            cells += sheet.height * sheet.width
+            if cells > MAX_TOTAL_CELLS:
+                return result.refuse("F010", detail=f"各工作表合计超过 {MAX_TOTAL_CELLS:,} 个单元格")
             rows = sheet.to_python(skip_empty_area=False)
             result.sheets[name] = rows
             if rows and rows[0] and rows[0][0] == signing.MARKER and meta_rows is None:

@@ -55,3 +55,8 @@ def nonce(key: bytes, county: str, period: str, unit: str, rows: list) -> str:
     """A deterministic id of one issued template (same inputs → same nonce)."""
     material = json.dumps([county, period, unit, rows], ensure_ascii=False, sort_keys=True)
     return hmac.new(key, b"nonce:" + material.encode("utf-8"), hashlib.sha256).hexdigest()[:20]
+
+
+def fingerprint(key: bytes) -> str:
+    """A short public name of the key (an HMAC of a fixed text): the ledger keeps this, never the key."""
+    return hmac.new(key, b"workbook-tool key fingerprint", hashlib.sha256).hexdigest()[:16]

@@ -10,6 +10,7 @@ import difflib
 import functools
 import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -289,6 +290,8 @@ class Spec:
     max_file_mb: float = 50          # a return larger than this is refused (F010)
     max_unpacked_mb: float = 200     # so is one that unpacks to more (zip bombs)
     resubmit_days: int = 3           # working days a unit has to send back a corrected return
+    max_read_seconds: float = 60     # one return's reading and checks, in its worker process (F014)
+    max_memory_mb: float = 1024      # that worker's address space (POSIX) (F014)
     projects: tuple = ()
     folder: str = ""
 
@@ -360,6 +363,12 @@ PROBLEM_KEYS = {"id", "description", "raised", "units", "measures", "due"}
 PROBLEM_REQUIRED = {"id", "description"}
 
 
+LIMITS_DEFAULT = {"max_file_mb": 50.0, "max_unpacked_mb": 200.0, "max_read_seconds": 60.0,
+                  "max_memory_mb": 1024.0}
+LIMITS_RANGE = {"max_file_mb": (1024, "MB"), "max_unpacked_mb": (4096, "MB"), "max_read_seconds": (3600, "秒"),
+                "max_memory_mb": (65536, "MB")}
+
+
 class _Collector:
     """Collects problems with their file and line."""
 
@@ -400,8 +409,14 @@ def read_spec_sources(folder) -> dict:
     if (folder / "projects").is_dir():
         paths += sorted((folder / "projects").glob("*.yaml"))
     texts = {}
+    problems = [f"{path}:1: {p}" for path in paths for p in [yaml_bounds_problem(path)] if p]
+    if problems:
+        raise SpecError(problems)
     for path in paths:
-        data = path.read_bytes()
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise SpecError([f"{path}:1: 文件无法读取（{exc.strerror or exc}）。"]) from None
         text = decode_text(data)          # UTF-8 with or without BOM, or GBK as Chinese Windows saves it
         texts[path.relative_to(folder).as_posix()] = data if text is None else text
     return texts
@@ -448,9 +463,50 @@ def parse_spec(texts: dict, folder="spec") -> Spec:
     return Spec(**{**base, "projects": tuple(projects), "folder": str(folder)})
 
 
+MAX_YAML_MB = 4                 # a county's spec is tens of KB
+MAX_YAML_NODES = 200_000        # nodes after expanding every alias (a spec has a few thousand)
+
+
+def yaml_bounds_problem(path: Path, text: str | None = None):
+    """Why a YAML file is too big to load, counted before it is built (size; nodes with aliases expanded)."""
+    if text is None:
+        size = path.stat().st_size
+        if size > MAX_YAML_MB * 1024 * 1024:
+            return f"文件 {size / 1024 / 1024:.1f} MB，超过 {MAX_YAML_MB} MB：规格文件不应这么大。"
+        return None
+    sizes, stack, total = {}, [[0, None]], 0
+    try:
+        for event in yaml.parse(text, Loader=_LineLoader):
+            if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+                stack.append([1, event.anchor])
+                continue
+            if isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+                count, anchor = stack.pop()
+            elif isinstance(event, yaml.ScalarEvent):
+                count, anchor = 1, event.anchor
+            elif isinstance(event, yaml.AliasEvent):
+                count, anchor = sizes.get(event.anchor, 1), None
+            else:
+                continue
+            if anchor:
+                sizes[anchor] = count
+            stack[-1][0] += count
+            total = stack[0][0]
+            if total > MAX_YAML_NODES or stack[-1][0] > MAX_YAML_NODES:
+                return (f"展开别名（*引用）后超过 {MAX_YAML_NODES:,} 个节点：文件里有大量嵌套的 &锚点/*引用。"
+                        "规格文件不需要锚点和引用，请删除它们。")
+    except yaml.YAMLError:
+        return None                   # the loader reports it with its line
+    return None
+
+
 def _read_yaml(path: Path, text, out: _Collector):
     if isinstance(text, bytes):          # none of UTF-8 (BOM or not), UTF-16 or GBK fits
         out.add(path, 1, UNKNOWN_ENCODING)
+        return None
+    problem = yaml_bounds_problem(path, text)
+    if problem:
+        out.add(path, 1, problem)
         return None
     try:
         doc = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
@@ -668,20 +724,17 @@ def _load_county(doc, path, out):
         out.add(path, _line(doc, "blank_rows"), "blank_rows 应为键值对。")
 
     limits = doc.get("limits") or _Map()
-    max_file_mb, max_unpacked_mb = 50.0, 200.0
+    found_limits = dict(LIMITS_DEFAULT)
     if not isinstance(limits, dict):
         out.add(path, _line(doc, "limits"), "limits 应为键值对，如 {max_file_mb: 50, max_unpacked_mb: 200}。")
     else:
-        _check_keys(limits, {"max_file_mb", "max_unpacked_mb"}, set(), path, out, "limits ")
-        for key, top in (("max_file_mb", 1024), ("max_unpacked_mb", 4096)):
+        _check_keys(limits, set(LIMITS_DEFAULT), set(), path, out, "limits ")
+        for key, (top, what) in LIMITS_RANGE.items():
             value = _number(limits, key, path, out)
             if value is not None and not 0 < value <= top:
-                out.add(path, _line(limits, key), f"limits.{key} 应在 0 到 {top} 之间（单位 MB）。")
+                out.add(path, _line(limits, key), f"limits.{key} 应在 0 到 {top} 之间（单位 {what}）。")
             elif value is not None:
-                if key == "max_file_mb":
-                    max_file_mb = value
-                else:
-                    max_unpacked_mb = value
+                found_limits[key] = value
 
     resubmit_days = doc.get("resubmit_days", 3)
     if not isinstance(resubmit_days, int) or isinstance(resubmit_days, bool) or not 1 <= resubmit_days <= 30:
@@ -706,12 +759,18 @@ def _load_county(doc, path, out):
         for spelled in [name, *aliases]:
             if not spelled:
                 continue
+            problem = unit_name_problem(spelled)
+            if problem:
+                out.add(path, _line(node, "name"), problem)
             if spelled in names:
                 out.add(path, _line(node, "name"), f"单位名称 {spelled!r} 重复（第 {names[spelled]} 行已有）。")
             names[spelled] = _line(node, "name")
         email = _text(node, "email", path, out)
-        if email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
-            out.add(path, _line(node, "email"), f"邮箱地址 {email!r} 格式不对。")
+        if email and not re.fullmatch(r"[^@\s<>,;:\"'()\[\]\\]+@[^@\s<>,;:\"'()\[\]\\]+\.[^@\s<>,;:\"'()\[\]\\]+",
+                                      email):
+            out.add(path, _line(node, "email"), f"邮箱地址 {email!r} 格式不对（应只有一个地址，如 fgj@example.cn）。")
+        for key in ("contact", "phone"):
+            _single_line(node, key, path, out)
         unit_code = _text(node, "code", path, out)
         if unit_code and not re.fullmatch(r"[0-9A-Za-z]{1,8}", unit_code):
             out.add(path, _line(node, "code"), f"单位代码 {unit_code!r} 只能用 1–8 个英文字母或数字。")
@@ -723,6 +782,7 @@ def _load_county(doc, path, out):
         codes.setdefault(unit_code, name)
         units.append(Unit(name=name, aliases=tuple(aliases), contact=_text(node, "contact", path, out),
                           phone=_text(node, "phone", path, out), email=email, code=unit_code))
+    _same_file_names(units, names, path, out)
 
     def resolve(name):
         for u in units:
@@ -765,6 +825,10 @@ def _load_county(doc, path, out):
         out.add(path, _line(doc, "office"), "office 应为键值对。")
         office = _Map()
     county = _text(doc, "county", path, out)
+    _single_line(doc, "county", path, out)
+    _single_line(doc, "issuer", path, out)
+    for key in ("contact", "phone", "email"):
+        _single_line(office, key, path, out)
     return dict(
         county=county, code=code,
         issuer=_text(doc, "issuer", path, out) or f"{county}“十项重大工程”总专班办公室",
@@ -773,8 +837,47 @@ def _load_county(doc, path, out):
         plan_years=plan_years, tables=tuple(t for t in TABLE_KEYS if t in tables),
         deadline_day=deadline_day, yellow=yellow, blank_projects=blank_projects,
         blank_problems=blank_problems, units=tuple(units), groups=groups,
-        max_file_mb=max_file_mb, max_unpacked_mb=max_unpacked_mb, resubmit_days=resubmit_days, _names=names,
+        **found_limits, resubmit_days=resubmit_days, _names=names,
     )
+
+
+UNIT_NAME_MAX = 40
+# address syntax (a name goes into To:), path separators and what Windows refuses in a file name
+_NAME_FORBIDDEN = set('<>@,;"\'/\\:*?|')
+
+
+def unit_name_problem(name: str):
+    """Why ``name`` cannot be a unit's name (it becomes a file name and a mail display name), or None."""
+    if len(name) > UNIT_NAME_MAX:
+        return f"单位名称 {name!r} 过长（{len(name)} 个字，最多 {UNIT_NAME_MAX} 个字）。请用简称，全称可写在 aliases。"
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in name):
+        return f"单位名称 {name!r} 含换行、制表符、空字符或不可见字符。请删除后重新输入名称。"
+    bad = "".join(sorted({ch for ch in name if ch in _NAME_FORBIDDEN}))
+    if bad:
+        return (f"单位名称 {name!r} 含不允许的字符 {bad}：名称会用作文件名和邮件收件人，"
+                "不能含 < > @ , ; 引号 / \\ : * ? | 。请改用中文标点或删去。")
+    return None
+
+
+def _single_line(node, key, path, out):
+    value = node.get(key) if isinstance(node, dict) else None
+    if isinstance(value, str) and any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in value):
+        out.add(path, _line(node, key), f"{key} 的值 {value!r} 含换行或控制字符：它会写进邮件信头和文件。"
+                                       "请写在一行内。")
+
+
+def _same_file_names(units, lines, path, out):
+    """Distinct unit names that would write the same template file (县/发改局 and 县:发改局)."""
+    from .template import safe_filename
+    seen = {}
+    for u in units:
+        if not u.name:
+            continue
+        key = safe_filename(u.name).casefold()
+        if key in seen and seen[key] != u.name:
+            out.add(path, lines.get(u.name, 0), f"单位 {seen[key]!r} 和 {u.name!r} 会写成同一个文件名 {safe_filename(u.name)}.xlsx。"
+                             "请改其中一个的名称。")
+        seen.setdefault(key, u.name)
 
 
 def _suggest_unit(name, names) -> str:

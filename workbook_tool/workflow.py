@@ -1,12 +1,15 @@
 """Desk-level operations behind the CLI: init, check-spec, generate, status."""
 from __future__ import annotations
 
+import datetime as dt
+import os
 import shutil
 from pathlib import Path
 
 from . import history, signing
 from .desk import Desk, DeskError, Period, check_period
-from .ledger import Ledger
+from .ledger import (check_key, check_ledger, issued_before, open_ledger, record_fingerprint,
+                     stored_fingerprint)
 from .spec import load_spec
 from .tables import TABLES
 from .standing import earlier_years
@@ -83,7 +86,7 @@ def _some(names, shown=5) -> str:
     return "、".join(names[:shown]) + (" 等" if len(names) > shown else "")
 
 
-def generate_templates(root, spec_option, period_text, units=None):
+def generate_templates(root, spec_option, period_text, units=None, new_key=False):
     desk = Desk(root)
     spec = load_spec(desk.spec_folder(spec_option))
     period = Period.parse(period_text)
@@ -100,13 +103,14 @@ def generate_templates(root, spec_option, period_text, units=None):
         if unknown:
             raise DeskError("这些单位不需要填报或不在名录中：" + "、".join(unknown))
         units = resolved
-    key = signing.load_key(desk.secret_path)
+    key = signing_key_for_generate(desk, spec.code, new_key)
     out_dir = desk.templates(spec.code, period)
-    with Ledger(desk.ledger_path(spec.code)) as ledger:
+    with open_ledger(desk, spec.code) as ledger:
         carry_for = lambda unit: ledger.carry(spec.code, unit, str(period))  # noqa: E731
         past_for = lambda unit: earlier_years(ledger, spec, unit, period.year)  # noqa: E731
         results = generate(spec, period, out_dir, key, units=units, carry_for=carry_for, past_for=past_for)
         with ledger.transaction():
+            record_fingerprint(ledger, signing.fingerprint(key))
             for unit, path, meta, _rows in results:
                 ledger.record_issued(spec.code, str(period), unit, meta["nonce"], path.name)
             history.record(ledger, spec, period, desk.spec_folder(spec_option))
@@ -121,6 +125,30 @@ def generate_templates(root, spec_option, period_text, units=None):
             listed.sort(key=lambda r: order.get(r[0], len(order)))
             write_distribution(spec, period, listed, out_dir / "分发清单.xlsx")
     return spec, period, out_dir, results
+
+
+def signing_key_for_generate(desk, code, new_key=False) -> bytes:
+    """The key to sign with. Never a new one, silently, where templates were issued under another:
+    that needs ``new_key`` (generate --new-key), which starts over (earlier templates fail F004)."""
+    check_ledger(desk, code)
+    ledger_path = desk.ledger_path(code)
+    stored = stored_fingerprint(ledger_path)
+    key = signing.load_key(desk.secret_path, create=False)
+    if new_key:
+        if key and not os.environ.get(signing.ENV_KEY) and desk.secret_path.is_file():
+            aside = desk.secret_path.with_name(f"{desk.secret_path.name}.old-{dt.datetime.now():%Y%m%d-%H%M%S}")
+            desk.secret_path.replace(aside)
+        return signing.load_key(desk.secret_path, create=True)
+    if not key:
+        if stored or issued_before(ledger_path):
+            raise DeskError(
+                f"找不到签名密钥 {desk.secret_path}，而本办公桌已用另一把密钥下发过模板"
+                f"{f'（指纹 {stored}）' if stored else ''}。新建密钥会让已下发的模板全部无法汇总。"
+                f"请从备份恢复 {desk.secret_path}（或设置环境变量 {signing.ENV_KEY}）后重试；"
+                "如确需作废全部已下发模板、从头开始，请运行 generate --new-key。")
+        return signing.load_key(desk.secret_path, create=True)
+    check_key(desk, code, key)
+    return key
 
 
 def status_report(root, spec_option, period_text, now=None) -> list:
@@ -139,8 +167,10 @@ def status_report(root, spec_option, period_text, now=None) -> list:
         raise DeskError("找不到签名密钥。请在生成模板的同一办公桌上运行。")
     ledger_path = desk.ledger_path(spec.code)
     if not ledger_path.exists():
+        check_ledger(desk, spec.code)
         raise DeskError(f"还没有 {spec.county} 的台账：请先生成模板（workbook-tool generate）。")
-    with _RunLock(desk.consolidated(spec.code) / ".lock"), Ledger(ledger_path) as ledger:
+    check_key(desk, spec.code, key)
+    with _RunLock(desk.consolidated(spec.code) / ".lock"), open_ledger(desk, spec.code) as ledger:
         recover_outputs(ledger, spec, period, desk.consolidated(spec.code, period))
         spec = history.spec_for_period(ledger, spec, period)
         a = assess(desk, spec, period, key, ledger, now=now)
