@@ -161,7 +161,8 @@ def has(problems, code, where, params):
                for p in problems)
 
 
-@pytest.mark.parametrize("where,old,new,code,location,params", BROKEN, ids=[f"{b[3]}-{i}" for i, b in enumerate(BROKEN)])
+@pytest.mark.parametrize("where,old,new,code,location,params", BROKEN,
+                         ids=[f"{b[3]}-{i}" for i, b in enumerate(BROKEN)])
 def test_broken_spec_reports_code_and_place(tmp_path, where, old, new, code, location, params):
     county, project = COUNTY + "deadline_day: 5\n", PROJECT
     if where == "county":

@@ -1,15 +1,17 @@
 """The loaded spec as plain JSON data (``check-spec --json``)."""
 from __future__ import annotations
 
+from typing import Any
+
 from .model import Spec
 
 
 def spec_as_json(spec: Spec) -> dict:
     """The loaded, normalised spec as plain JSON data."""
-    def date(d):
+    def date(d: Any) -> Any:
         return d.isoformat() if d else None
 
-    def years(by_year, convert=lambda v: v):
+    def years(by_year: tuple, convert: Any = lambda v: v) -> dict:
         return {str(y): convert(v) for y, v in by_year}
 
     return {

@@ -89,8 +89,12 @@ def validate(node: Node, table: Iterable[Field], out: Problems, what: str,
     for key in node:
         if key not in keys:
             out.add("P010", node.at(key), what=what, key=key, hint=suggest(str(key), keys))
+    labels = {f.key: f.label for f in table}
     for key in sorted(f.key for f in table if f.required and f.key not in node and f.key not in node.reported):
-        out.add("P011", node.at(), what=what, key=key)
+        if node.at().in_workbook:                # an empty cell of a required column
+            out.add("P025", node.at(key), column=labels[key])
+        else:
+            out.add("P011", node.at(), what=what, key=key)
     values = {}
     for f in table:
         values[f.key] = read_field(node, f, out, plan_years)

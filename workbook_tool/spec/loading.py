@@ -31,9 +31,13 @@ def read_spec_sources(folder: Union[str, Path]) -> dict:
     county_file = folder / "county.yaml"
     if not folder.is_dir():
         _missing(folder, "找不到规格文件夹。请用 --spec 指定如 specs/shengsi 的文件夹。")
+    if (folder / WORKBOOK).is_file():
+        if county_file.is_file():
+            out = Problems()
+            out.add("P007", Location(str(folder)))
+            raise out.error()
+        return {WORKBOOK: (folder / WORKBOOK).read_bytes()}
     if not county_file.is_file():
-        if (folder / WORKBOOK).is_file():
-            return {WORKBOOK: (folder / WORKBOOK).read_bytes()}
         _missing(county_file, "找不到 county.yaml。每个县的规格文件夹需要一个 county.yaml（或一个 规格.xlsx）。")
     paths = [county_file]
     if (folder / "projects").is_dir():

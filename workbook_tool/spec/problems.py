@@ -53,6 +53,8 @@ _CATALOGUE = [
     ProblemType("P004", "文件内容不是键值对", "文件内容应为键值对（mapping）。"),
     ProblemType("P005", "没有工程", "没有工程文件：请在 projects/ 下为每项工程建一个 .yaml 文件。"),
     ProblemType("P006", "工作簿无法读取", "无法作为工作簿读取（{detail}）。请用 Excel 或 WPS 打开后另存为 .xlsx。"),
+    ProblemType("P007", "YAML 与规格.xlsx 并存", "规格文件夹里同时有 county.yaml 和 规格.xlsx，不知道以哪个为准。"
+                                              "请只保留一种：改用 规格.xlsx 时把 county.yaml 和 projects/ 移出文件夹。"),
     # -- keys, columns and value types ----------------------------------------------------------
     ProblemType("P010", "未知的键", "{what}中有未知的键 {key!r}{hint}"),
     ProblemType("P011", "缺少必填键", "{what}缺少必填键 {key!r}"),
@@ -71,6 +73,7 @@ _CATALOGUE = [
     ProblemType("P024", "未知的列", "未知的列「{column}」{hint}"),
     ProblemType("P025", "必填项为空", "「{column}」为必填项，不能为空。"),
     ProblemType("P026", "缺少工作表", "缺少工作表「{sheet}」：请用 export-spec 导出的规格工作簿修改，不要删除或改名工作表。"),
+    ProblemType("P027", "未知的设置项", "未知的设置项「{label}」{hint}"),
     # -- values by plan year ---------------------------------------------------------------------
     ProblemType("P030", "年份不在规划年度内", "{key} 中的年份 {year} 不在规划年度 {first}—{last} 内。"),
     ProblemType("P031", "不是分年度的文字", "{name} 应为文字（分年度写作 {{2024: 文字}}）。"),
@@ -79,6 +82,8 @@ _CATALOGUE = [
     ProblemType("P033", "月度计划不是累计", "plan 是累计计划，后面月份的值不能小于前面的。"),
     ProblemType("P034", "一个值与分年度的值并存",
                 "「{column}」与分年度的「{column}{year}」不能同时填写：每年相同就只填「{column}」，每年不同就只填各年。"),
+    ProblemType("P035", "月度计划重复", "指标 {value!r} 的{year}月度计划已在 {other} 写过：每个指标每年只能有一行月度计划，"
+                                     "“年度”空着的一行表示每年相同，不能再有分年度的行。"),
     # -- county settings ----------------------------------------------------------------------------
     ProblemType("P040", "规划年度格式不对", "plan_years 应为 [起始年, 结束年]，如 [2023, 2027]。"),
     ProblemType("P041", "进度表列表不对", "tables 应为在用进度表的列表，可选：{choices}。"),
@@ -106,6 +111,7 @@ _CATALOGUE = [
                                                    "不能再写 plan；请删去 plan，或改用 kind: cumulative。"),
     ProblemType("P067", "规划期累计指标的目标年份", "plan_cumulative 指标的目标年份应在规划年度 {first}—{last} 内。"),
     ProblemType("P068", "所属工程不存在", "所属工程 {value!r} 不在「工程」表中：请填写「工程」表里的序号。"),
+    ProblemType("P069", "指标编号不存在", "指标编号 {value!r} 不在「指标」表中：请填写「指标」表里的编号。"),
 ]
 
 CATALOGUE = {p.code: p for p in _CATALOGUE}

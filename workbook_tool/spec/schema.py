@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .fields import (INVALID, Context, Field, Items, as_is, choice, date, integer, mapping, month_plan, number, suggest, text,
-                     text_list, whole)
+from .fields import (INVALID, Context, Field, Items, as_is, choice, date, integer, mapping, month_plan, number,
+                     suggest, text, text_list, whole)
 
 TABLE_KEYS = ("indicators", "tasks", "projects", "problems")
 TABLE_TITLES = {"indicators": "主要指标进度表", "tasks": "重点任务进度表", "projects": "重大项目进度表",
