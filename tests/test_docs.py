@@ -38,3 +38,9 @@ def test_ci_runs_the_readme_test_command():
 def test_version_option():
     result = CliRunner().invoke(main, ["--version"])
     assert result.exit_code == 0 and "workbook-tool" in result.output
+
+
+def test_spec_problem_code_is_documented():
+    from workbook_tool.spec import CATALOGUE
+    for code, problem in CATALOGUE.items():
+        assert f"| {code} | {problem.title} |" in README, code

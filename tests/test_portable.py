@@ -119,7 +119,7 @@ def test_a_spec_in_an_unknown_encoding_gets_a_clear_message(desk):
     path.write_bytes(b"no: 3\nname: \x81\x20\xff\xfe\n")
     with pytest.raises(SpecError) as caught:
         load_spec(desk / "specs/shengsi")
-    assert any("03.yaml:1:" in p and "另存为“UTF-8”" in p for p in caught.value.problems)
+    assert [(p.code, str(p.location)) for p in caught.value.issues] == [("P002", "shengsi/projects/03.yaml:1")]
     mail = desk / "specs/shengsi/mail.yaml"
     mail.write_bytes(b"\x81\x20\xff\xfe")
     path.write_bytes((desk / "specs/shengsi/projects/02.yaml").read_bytes().replace(b"no: 2", b"no: 3"))

@@ -205,7 +205,7 @@ def test_resubmit_days_from_the_spec(desk):
                       encoding="utf-8")
     with pytest.raises(SpecError) as err:
         load_spec(desk / "specs/shengsi")
-    assert any("resubmit_days" in p for p in err.value.problems)
+    assert [(p.code, dict(p.params)["name"]) for p in err.value.issues] == [("P019", "'resubmit_days'")]
 
 
 def test_plain_place_names_table_row_and_column():

@@ -131,38 +131,40 @@ def test_minimal_spec_loads(tmp_path):
 
 
 BROKEN = [
-    # (which file, old text, new text, expected "file:line: message" fragment)
+    # (which file, old text, new text, expected code, where, params it names)
     ("project", "units: [县人社保局, 各乡镇]", "units: [县人社局, 各乡镇]",
-     "testy/projects/01.yaml:5: 单位 '县人社局' 不在单位名录中，是否应为 '县人社保局'？"),
-    ("project", "    direction: higher", "    direction: up",
-     "testy/projects/01.yaml:13: direction 只能是 higher（越高越好）或 lower（越低越好），不能是 'up'。"),
-    ("project", "    target: 100", "    target: 约100",
-     "testy/projects/01.yaml:11: 'target' 应为数字，不能是 '约100'。"),
-    ("project", "    due: 2023-12-31", "    due: 2023-13-31",
-     "testy/projects/01.yaml:18: 'due' 应为日期 YYYY-MM-DD，不能是 '2023-13-31'。"),
-    ("project", "goal: 到2027", "gaol: 到2027",
-     "testy/projects/01.yaml:6: 工程文件中有未知的键 'gaol'，是否应为 'goal'？"),
-    ("project", '  - id: "01-T01"', '  - id: "01-I01"',
-     "testy/projects/01.yaml:16: id '01-I01' 重复（01.yaml:8 已使用）。"),
-    ("project", "convener: 副县长某某\n", "",
-     "testy/projects/01.yaml:1: 工程文件缺少必填键 'convener'"),
+     "P054", "testy/projects/01.yaml:5", {"name": "县人社局", "hint": "，是否应为 '县人社保局'？"}),
+    ("project", "    direction: higher", "    direction: up", "P018", "testy/projects/01.yaml:13", {"value": "up"}),
+    ("project", "    target: 100", "    target: 约100", "P013", "testy/projects/01.yaml:11", {"value": "约100"}),
+    ("project", "    due: 2023-12-31", "    due: 2023-13-31", "P014", "testy/projects/01.yaml:18",
+     {"value": "2023-13-31"}),
+    ("project", "goal: 到2027", "gaol: 到2027", "P010", "testy/projects/01.yaml:6",
+     {"key": "gaol", "hint": "，是否应为 'goal'？"}),
+    ("project", '  - id: "01-T01"', '  - id: "01-I01"', "P064", "testy/projects/01.yaml:16",
+     {"value": "01-I01", "other": "01.yaml:8"}),
+    ("project", "convener: 副县长某某\n", "", "P011", "testy/projects/01.yaml:1", {"key": "convener"}),
     ("county", "tables: [indicators, tasks, problems]", "tables: [indicators, task, problems]",
-     "testy/county.yaml:4: 未知的进度表 'task'，是否应为 'tasks'？"),
-    ("county", "  各乡镇: [甲镇]", "  各乡镇: [乙镇]",
-     "testy/county.yaml:11: 组 '各乡镇' 的成员 '乙镇' 不在单位名录中"),
-    ("county", "  - name: 甲镇", "  - name: 县发改局",
-     "testy/county.yaml:9: 单位名称 '县发改局' 重复"),
+     "P042", "testy/county.yaml:4", {"value": "task", "hint": "，是否应为 'tasks'？"}),
+    ("county", "  各乡镇: [甲镇]", "  各乡镇: [乙镇]", "P054", "testy/county.yaml:11", {"name": "乙镇"}),
+    ("county", "  - name: 甲镇", "  - name: 县发改局", "P050", "testy/county.yaml:9", {"name": "县发改局"}),
     ("project", "indicators:", "major_projects:\n  - id: P1\n    name: x\n    owner: 县发改局\n"
                                 "    total_investment: 1\n    annual_plan: 1\nindicators:",
-     "testy/projects/01.yaml:7: 本县未使用重大项目进度表"),
-    ("project", "name: 测试工程", "name: [测试工程",
-     "testy/projects/01.yaml:3: YAML 格式错误"),
+     "P044", "testy/projects/01.yaml:7", {"table": "projects"}),
+    ("project", "name: 测试工程", "name: [测试工程", "P003", "testy/projects/01.yaml:3", {}),
+    ("project", "lead_units: [县发改局]", "lead_units: [各乡镇]", "P056", "testy/projects/01.yaml:4", {}),
+    ("county", "deadline_day: 5\n", "deadline_day: 31\n", "P019", "testy/county.yaml:12", {"high": 28}),
 ]
 
 
-@pytest.mark.parametrize("where,old,new,expected", BROKEN, ids=[b[3].split(": ", 1)[1][:20] for b in BROKEN])
-def test_broken_spec_reports_file_line_message(tmp_path, where, old, new, expected):
-    county, project = COUNTY, PROJECT
+def has(problems, code, where, params):
+    return any(p.code == code and str(p.location) == where and params.items() <= dict(p.params).items()
+               for p in problems)
+
+
+@pytest.mark.parametrize("where,old,new,code,location,params", BROKEN,
+                         ids=[f"{b[3]}-{i}" for i, b in enumerate(BROKEN)])
+def test_broken_spec_reports_code_and_place(tmp_path, where, old, new, code, location, params):
+    county, project = COUNTY + "deadline_day: 5\n", PROJECT
     if where == "county":
         assert old in county
         county = county.replace(old, new)
@@ -172,7 +174,9 @@ def test_broken_spec_reports_file_line_message(tmp_path, where, old, new, expect
     folder = write_spec(tmp_path, county, project)
     with pytest.raises(SpecError) as info:
         load_spec(folder)
-    assert any(p.startswith(expected) for p in info.value.problems), info.value.problems
+    assert has(info.value.issues, code, location, params), info.value.problems
+    # each problem renders as "file:line: message"
+    assert all(p.startswith(f"{i.location}: ") for p, i in zip(info.value.problems, info.value.issues))
 
 
 def test_check_spec_cli_reports_all_errors_without_traceback(tmp_path):

@@ -178,6 +178,28 @@ def check_spec(spec_path, as_json, root):
     click.echo("规格检查通过" + (f"（{len(warnings)} 条警告或提醒，见上）。" if warnings else "。"))
 
 
+@main.command("export-spec")
+@spec_option
+@click.option("--out", "out_path", required=True, metavar="FILE.xlsx", type=click.Path(dir_okay=False),
+              help="写出的工作簿，如 规格-嵊泗.xlsx / the workbook to write.")
+@root_option
+@friendly
+def export_spec_command(spec_path, out_path, root):
+    """把整个规格导出为一个工作簿（规格.xlsx）/ write the whole spec as one workbook.
+
+    \b
+    导出的工作簿可以代替 YAML 保存规格：把它命名为 规格.xlsx，放进规格文件夹
+    （移走 county.yaml 和 projects/），之后各命令都从它读取规格。
+    """
+    from .spec.export import export_spec
+    spec = load_spec(Desk(root).spec_folder(spec_path))
+    path = export_spec(spec, Path(out_path))
+    click.echo(f"已导出{spec.county}的规格（{len(spec.projects)} 项工程，{len(spec.units)} 个单位）：{path}")
+    if (path.parent / "county.yaml").is_file():
+        click.echo("注意：这个文件夹里还有 county.yaml。要改用工作簿保存规格，请把工作簿命名为 规格.xlsx，"
+                   "放进一个没有 county.yaml 和 projects/ 的规格文件夹，再运行 workbook-tool check-spec 检查。")
+
+
 @main.command()
 @spec_option
 @period_option

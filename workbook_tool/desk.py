@@ -142,7 +142,9 @@ class Desk:
             if not path.is_absolute() and (self.root / path).exists():
                 path = self.root / path
             return path
-        folders = sorted(p.parent for p in (self.root / "specs").glob("*/county.yaml"))
+        specs = self.root / "specs"
+        # a county keeps its spec as YAML (county.yaml + projects/) or as one workbook (规格.xlsx)
+        folders = sorted({p.parent for pattern in ("*/county.yaml", "*/规格.xlsx") for p in specs.glob(pattern)})
         if len(folders) == 1:
             return folders[0]
         if not folders:

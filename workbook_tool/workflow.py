@@ -69,17 +69,25 @@ def spec_warnings(spec) -> list:
                                                        ("邮箱", spec.office_email)) if is_placeholder(value)]
     if office:
         out.append(f"警告：办公室的{'、'.join(office)}还是占位文字，模板的填报说明上不会印出，单位看不到联系方式。"
-                   "请在 county.yaml 的 office: 下填写实际的联系人、电话和邮箱。")
+                   f"请在 {_place(spec, 'county.yaml 的 office:', '县设置')} 下填写实际的联系人、电话和邮箱。")
     placeholders = [u.name for u in spec.units if any(is_placeholder(x) for x in (u.contact, u.phone, u.email))]
     if placeholders:
         out.append(f"警告：{len(placeholders)} 个单位的联系信息是占位文字（{_some(placeholders)}），"
-                   "请在 county.yaml 的 units: 下填写实际内容。")
+                   f"请在 {_place(spec, 'county.yaml 的 units:', '单位')} 下填写实际内容。")
     missing = [u for u in spec.responsible_units if not spec.unit(u).email]
     if missing:
         out.append(f"警告：{len(missing)} 个需填报单位没有邮箱地址（{_some(missing)}）："
                    "generate --mail 不会给它们写邮件，报回邮件也无法核对发件人。"
-                   "请在 county.yaml 的 units: 下补上 email。")
+                   f"请在 {_place(spec, 'county.yaml 的 units:', '单位')} 下补上 email。")
     return out
+
+
+def _place(spec, in_yaml: str, sheet: str) -> str:
+    """Where the office changes a setting: in the YAML files, or in 规格.xlsx."""
+    folder = Path(spec.folder)
+    if (folder / "规格.xlsx").is_file() and not (folder / "county.yaml").is_file():
+        return f"规格.xlsx 的「{sheet}」表"
+    return in_yaml
 
 
 def _some(names, shown=5) -> str:
