@@ -109,6 +109,8 @@ CASES = [
     ("too-long", lambda wb: demo.set_cell(wb, "tasks", "01-T01", "progress", "长" * 501), "V007", "重点任务"),
     ("investment-over-total", lambda wb: _new_project(wb, invested=12000), "X003", "重大项目"),
     ("investment-jump", lambda wb: _new_project(wb, invested=7000), "X005", "重大项目"),
+    ("started-missing", lambda wb: (_new_project(wb),
+                                    demo.set_cell(wb, "projects", NEW_PROJECT, "started", None))[1], "X009", "重大项目"),
     ("new-project-incomplete", lambda wb: (_new_project(wb),
                                            demo.set_cell(wb, "projects", NEW_PROJECT, "total", None))[1],
      "V004", "重大项目"),
