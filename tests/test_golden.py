@@ -173,9 +173,9 @@ def read_golden(folder: Path) -> tuple:
     return [line for line in lines if line and not line.startswith("#")], lines[0] if lines else ""
 
 
-def compare(case: str, parts: dict, scratch: Path) -> str:
-    """'' when ``parts`` match the golden copy of ``case``; else a short explanation with a diff."""
-    folder = GOLDEN / case
+def compare(folder: Path, parts: dict, scratch: Path) -> str:
+    """'' when ``parts`` match the golden copy in ``folder``; else a short explanation with a diff."""
+    case = folder.name
     names, header = read_golden(folder)
     if not names:
         return f"no golden copy in {folder}: create it with {UPDATE}"
@@ -214,7 +214,7 @@ def test_output_matches_the_golden_copy(outputs, case, request, tmp_path):
     if request.config.getoption("--update-golden"):
         write_golden(GOLDEN / case, parts)
         return
-    problem = compare(case, parts, tmp_path)
+    problem = compare(GOLDEN / case, parts, tmp_path)
     if problem:
         pytest.fail(problem, pytrace=False)
 
@@ -232,12 +232,12 @@ def test_normalising_ignores_attribute_order_and_whitespace_but_not_values():
 
 def test_a_changed_cell_fails_with_a_short_diff(outputs, tmp_path):
     parts = normalised(outputs["template"])
-    if not read_golden(GOLDEN / "template")[0]:
-        pytest.skip(f"no golden copy yet: {UPDATE}")
+    write_golden(tmp_path / "golden" / "template", parts)
+    assert compare(tmp_path / "golden" / "template", parts, tmp_path / "now") == ""
     sheet = next(n for n in parts if n.startswith("xl/worksheets/sheet"))
     changed = dict(parts)
     changed[sheet] = parts[sheet].replace("<c ", '<c t="x" ', 1)
-    problem = compare("template", changed, tmp_path)
+    problem = compare(tmp_path / "golden" / "template", changed, tmp_path / "now")
     assert f"1 part(s) differ from the golden copy: {sheet}" in problem
     assert "\n-" in problem and "\n+" in problem and UPDATE in problem
     assert len(problem.splitlines()) <= DIFF_LINES + 8
