@@ -166,24 +166,29 @@ def test_percent_on_a_percent_indicator_is_normalised(may, tmp_path):
 
 
 STRUCTURE = [
-    ("sheet-renamed", lambda wb: setattr(wb["重点任务"], "title", "任务"), "S001"),
-    ("extra-sheet", lambda wb: wb.create_sheet("我的草稿").cell(1, 1, "草稿"), "S002"),
-    ("row-key-edited", lambda wb: wb["主要指标"].cell(5, 13, "01-I99"), "S003"),
-    ("row-inserted", lambda wb: wb["主要指标"].insert_rows(5), "S003"),
-    ("header-changed", lambda wb: wb["主要指标"].cell(3, 7, "完成值"), "S006"),
-    ("protection-removed", lambda wb: setattr(wb["主要指标"].protection, "sheet", False), "S005"),
+    # id, mutate(wb), rule code, sheet, cell (None: the rule names no cell, or it depends on the spec's rows)
+    ("sheet-renamed", lambda wb: setattr(wb["重点任务"], "title", "任务"), "S001", "重点任务", None),
+    ("extra-sheet", lambda wb: wb.create_sheet("我的草稿").cell(1, 1, "草稿"), "S002", "我的草稿", None),
+    ("row-key-edited", lambda wb: wb["主要指标"].cell(5, 13, "01-I99"), "S003", "主要指标", "A5"),
+    ("row-inserted", lambda wb: wb["主要指标"].insert_rows(5), "S003", "主要指标", None),
+    ("header-changed", lambda wb: wb["主要指标"].cell(3, 7, "完成值"), "S006", "主要指标", "G3"),
+    ("protection-removed", lambda wb: setattr(wb["主要指标"].protection, "sheet", False), "S005", "主要指标", None),
     ("formula-into-other-file", lambda wb: demo.set_cell(wb, "indicators", "01-I02", "actual", "=[1]Sheet1!A1")
-     and setattr(wb["主要指标"]["G5"], "data_type", "f"), "V008"),
-    ("row-pasted-below", lambda wb: wb["重点任务"].cell(wb["重点任务"].max_row + 2, 2, "自己加的任务"), "S003"),
+     and setattr(wb["主要指标"]["G5"], "data_type", "f"), "V008", "主要指标", "G5"),
+    ("row-pasted-below", lambda wb: wb["重点任务"].cell(wb["重点任务"].max_row + 2, 2, "自己加的任务"), "S003", "重点任务",
+     None),
 ]
 
 
-@pytest.mark.parametrize("case_id,mutate,code", STRUCTURE, ids=[c[0] for c in STRUCTURE])
-def test_structure_tampering_is_found(may, tmp_path, case_id, mutate, code):
+@pytest.mark.parametrize("case_id,mutate,code,sheet,cell", STRUCTURE, ids=[c[0] for c in STRUCTURE])
+def test_structure_tampering_is_found(may, tmp_path, case_id, mutate, code, sheet, cell):
     wb = may.filled(UNIT)
     mutate(wb)
     checked = _findings_of(may, wb, tmp_path)
-    assert code in [f.code for f in checked.findings]
+    found = [(f.code, f.sheet, f.cell) for f in checked.findings]
+    assert (code, sheet) in [(c, s) for c, s, _ in found], found
+    if cell is not None:
+        assert (code, sheet, cell) in found, found
 
 
 def test_metadata_edited_is_refused(may, tmp_path):

@@ -289,7 +289,7 @@ def test_every_rule_has_a_case():
     covered = covered_codes()
     missing = sorted(set(RULES) - covered)
     unknown = sorted(covered - set(RULES))
-    where = "、".join(CASE_TABLES)
+    where = ", ".join(CASE_TABLES)
     assert not missing, "\n".join(f"rule {code} has no case: add one to a case table ({where})"
                                   for code in missing)
     assert not unknown, f"case tables name codes that are not in findings.RULES: {unknown}"
