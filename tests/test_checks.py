@@ -29,7 +29,8 @@ def test_numbers_normalised(raw, measure, value, normalised):
 
 @pytest.mark.parametrize("raw,measure", [
     ("约12亿", "亿元"), ("见附件", "亿元"), ("12亿", "万元"), ("85%", "亿元"), ("1.2.3", "个"),
-    ("12,34", "个"), ("", "个"), (True, "个"), ("十二", "个"),
+    ("12,34", "个"), ("", "个"), (True, "个"), ("十二", "个"), (float("nan"), "个"), (float("inf"), "个"),
+    ("1e999", "个"),
 ])
 def test_numbers_refused(raw, measure):
     with pytest.raises(Bad) as info:
