@@ -71,6 +71,20 @@ def with_meta(may, key, value) -> bytes:
     raise LookupError(f"no metadata entry {key!r}")
 
 
+def resigned(may, **changes) -> bytes:
+    """A filled return whose metadata says something else, signed again with the office's own key
+    (as the office would have signed it): the signature holds, the content is what is judged."""
+    wb = may.filled(U)
+    read = read_return(xlsx_bytes(wb))
+    meta = {**read.meta, **changes}
+    key = signing.load_key(may.root / ".workbook-tool-secret", create=False)
+    meta["signature"] = signing.sign(key, meta, read.records)
+    for row in wb[signing.META_SHEET].iter_rows(min_row=2):
+        if row[0].value in meta:
+            row[1].value = meta[row[0].value]
+    return xlsx_bytes(wb)
+
+
 def other_period_template(may) -> bytes:
     generate(may, "2023-04")
     return (may.root / "templates/shengsi/2023-04" / f"{U}.xlsx").read_bytes()
@@ -96,6 +110,7 @@ FILE_CASES = [
     ("own-workbook", lambda may: xlsx_bytes(openpyxl.Workbook()), "F003"),
     ("metadata-edited", lambda may: with_meta(may, "unit", "县经信局"), "F004"),
     ("format-version", lambda may: with_meta(may, "format", "0"), "F005"),
+    ("unit-not-in-spec", lambda may: resigned(may, unit="县已撤并局"), "F003"),
     ("other-period", other_period_template, "F006"),
     ("macro", lambda may: rezip(filled(may), add={"xl/vbaProject.bin": b"\xd0\xcf\x11\xe0macro"}), "F009"),
     ("huge-reference", lambda may: rezip(filled(may), replace={"xl/worksheets/sheet2.xml": lambda b: b.replace(
@@ -235,6 +250,25 @@ def _stale_template(may):
     return "2023-05", None, None
 
 
+def _other_period_in_inbox(may):
+    generate(may, "2023-04")
+    may.drop_file(may.root / "templates/shengsi/2023-04" / f"{U}.xlsx", "四月/县发改局.xlsx")
+    return "2023-05", None, None
+
+
+def _zip_member_damaged(may):
+    """A zip whose member cannot be unpacked (its bytes were damaged on the way)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("进度表.xlsx", filled(may))
+    data = bytearray(buf.getvalue())
+    data[200] ^= 0xFF                                    # inside the stored member: its CRC no longer holds
+    path = may.root / "inbox" / "打包.zip"
+    path.write_bytes(bytes(data))
+    demo.set_received(path, ON_TIME)
+    return "2023-05", None, None
+
+
 def _forwarded(may):
     first, second = may.root / "a.xlsx", may.root / "b.xlsx"
     may.filled(U).save(first)
@@ -246,6 +280,8 @@ def _forwarded(may):
 
 RUN_CASES = [
     # id, story(may) → (period to consolidate, sheet, cell: None where the rule names none), rule code
+    ("zip-member-damaged", _zip_member_damaged, "F001"),
+    ("other-period-in-inbox", _other_period_in_inbox, "F006"),
     ("stale-template", _stale_template, "F007"),
     ("returned-twice", _returned_twice, "F008"),
     ("forwarded-to-another-sender", _forwarded, "F013"),
@@ -263,7 +299,7 @@ def test_run_rule(may, case_id, story, code):
     period, sheet, cell = story(may)
     consolidate(may, period)
     found = master_findings(may, period)
-    mine = [f for f in found if f[0] == code and f[1] == U]
+    mine = [f for f in found if f[0] == code and f[1] in (U, "")]     # "": a file no unit is known for
     assert mine, found
     if sheet is not None:
         assert sheet in [f[2] for f in mine], found
