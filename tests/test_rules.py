@@ -95,6 +95,21 @@ def with_doctype(body: bytes) -> bytes:
     return body[:end] + b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>' + body[end:]
 
 
+def zip_of(parts: dict) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, body in parts.items():
+            zf.writestr(name, body)
+    return buf.getvalue()
+
+
+def flagged_encrypted(data: bytes) -> bytes:
+    """The first part marked encrypted in the zip's central directory (a member-level password)."""
+    at = data.index(b"PK\x01\x02")
+    flags = int.from_bytes(data[at + 8:at + 10], "little") | 1
+    return data[:at + 8] + flags.to_bytes(2, "little") + data[at + 10:]
+
+
 def encrypted_ole() -> bytes:
     """An OLE2 container holding an EncryptedPackage stream: what Excel writes for an open password."""
     return b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 500 + "EncryptedPackage".encode("utf-16-le") + b"\0" * 500
@@ -106,15 +121,21 @@ FILE_CASES = [
     # id, make(may) → bytes, rule code
     ("empty-file", lambda may: b"", "F001"),
     ("pdf", lambda may: b"%PDF-1.7\n1 0 obj\n", "F001"),
+    ("zip-not-a-workbook", lambda may: zip_of({"[Content_Types].xml": "<Types/>", "a.txt": "x"}), "F001"),
+    ("odt-renamed", lambda may: zip_of({"mimetype": "application/vnd.oasis.opendocument.text",
+                                        "content.xml": "<office:document-content/>"}), "F001"),
+    ("part-encrypted", lambda may: flagged_encrypted(filled(may)), "F001"),
     ("encrypted", lambda may: encrypted_ole(), "F002"),
     ("own-workbook", lambda may: xlsx_bytes(openpyxl.Workbook()), "F003"),
     ("metadata-edited", lambda may: with_meta(may, "unit", "县经信局"), "F004"),
+    ("metadata-damaged", lambda may: with_meta(may, "rows", "999"), "F004"),
     ("format-version", lambda may: with_meta(may, "format", "0"), "F005"),
     ("unit-not-in-spec", lambda may: resigned(may, unit="县已撤并局"), "F003"),
     ("other-period", other_period_template, "F006"),
     ("macro", lambda may: rezip(filled(may), add={"xl/vbaProject.bin": b"\xd0\xcf\x11\xe0macro"}), "F009"),
     ("huge-reference", lambda may: rezip(filled(may), replace={"xl/worksheets/sheet2.xml": lambda b: b.replace(
         b"</sheetData>", b'<row r="1048576"><c r="XFD1048576"><v>1</v></c></row></sheetData>')}), "F010"),
+    ("compression-ratio", lambda may: rezip(filled(may), add={"xl/media/image1.png": b"\0" * 2_000_000}), "F010"),
     ("doctype", lambda may: rezip(filled(may), replace={"xl/workbook.xml": with_doctype}), "F011"),
     ("external-link", lambda may: rezip(filled(may), add={"xl/externalLinks/externalLink1.xml": b"<externalLink/>"}),
      "F012"),
