@@ -87,3 +87,8 @@ class Office:
 @pytest.fixture
 def period():
     return Period(2023, 5)
+
+
+def pytest_addoption(parser):
+    parser.addoption("--update-golden", action="store_true", default=False,
+                     help="rewrite tests/golden/ from the current outputs (tests/test_golden.py)")

@@ -30,7 +30,8 @@ def test_numbers_normalised(raw, measure, value, normalised):
 
 @pytest.mark.parametrize("raw,measure", [
     ("约12亿", "亿元"), ("见附件", "亿元"), ("12亿", "万元"), ("85%", "亿元"), ("1.2.3", "个"),
-    ("12,34", "个"), ("", "个"), (True, "个"), ("十二", "个"),
+    ("12,34", "个"), ("", "个"), (True, "个"), ("十二", "个"), (float("nan"), "个"), (float("inf"), "个"),
+    ("1e999", "个"),
 ])
 def test_numbers_refused(raw, measure):
     with pytest.raises(Bad) as info:
@@ -110,6 +111,8 @@ CASES = [
     ("too-long", lambda wb: demo.set_cell(wb, "tasks", "01-T01", "progress", "长" * 501), "V007", "重点任务"),
     ("investment-over-total", lambda wb: _new_project(wb, invested=12000), "X003", "重大项目"),
     ("investment-jump", lambda wb: _new_project(wb, invested=7000), "X005", "重大项目"),
+    ("started-missing", lambda wb: (_new_project(wb),
+                                    demo.set_cell(wb, "projects", NEW_PROJECT, "started", None))[1], "X009", "重大项目"),
     ("new-project-incomplete", lambda wb: (_new_project(wb),
                                            demo.set_cell(wb, "projects", NEW_PROJECT, "total", None))[1],
      "V004", "重大项目"),
@@ -117,6 +120,15 @@ CASES = [
     ("closed-after-period", lambda wb: (_new_problem(wb, state="已销号", closed=dt.date(2023, 6, 2)),
                                         demo.set_cell(wb, "problems", NEW_PROBLEM, "closed",
                                                       dt.date(2023, 6, 2)))[1], "X002", "问题销号"),
+    ("raised-in-future", lambda wb: (_new_problem(wb),
+                                     demo.set_cell(wb, "problems", NEW_PROBLEM, "raised", dt.date(2023, 6, 10)))[1],
+     "X008", "问题销号"),
+    ("open-but-closed-in-future", lambda wb: (_new_problem(wb),
+                                              demo.set_cell(wb, "problems", NEW_PROBLEM, "closed",
+                                                            dt.date(2023, 6, 2)))[1], "X008", "问题销号"),
+    ("started-in-future", lambda wb: (_new_project(wb),
+                                      demo.set_cell(wb, "projects", NEW_PROJECT, "started", dt.date(2023, 7, 1)))[1],
+     "X008", "重大项目"),
     ("locked-cell-changed", lambda wb: demo.set_cell(wb, "indicators", "01-I02", "name", "改过的指标"),
      "S004", "主要指标"),
     ("locked-target-changed", lambda wb: demo.set_cell(wb, "indicators", "01-I02", "annual", 1), "S004", "主要指标"),
@@ -165,24 +177,31 @@ def test_percent_on_a_percent_indicator_is_normalised(may, tmp_path):
 
 
 STRUCTURE = [
-    ("sheet-renamed", lambda wb: setattr(wb["重点任务"], "title", "任务"), "S001"),
-    ("extra-sheet", lambda wb: wb.create_sheet("我的草稿").cell(1, 1, "草稿"), "S002"),
-    ("row-key-edited", lambda wb: wb["主要指标"].cell(5, len(TABLES["indicators"].columns) + 1, "01-I99"), "S003"),
-    ("row-inserted", lambda wb: wb["主要指标"].insert_rows(5), "S003"),
-    ("header-changed", lambda wb: wb["主要指标"].cell(3, 7, "完成值"), "S006"),
-    ("protection-removed", lambda wb: setattr(wb["主要指标"].protection, "sheet", False), "S005"),
+    # id, mutate(wb), rule code, sheet, cell (None: the rule names no cell, or it depends on the spec's rows)
+    ("sheet-renamed", lambda wb: setattr(wb["重点任务"], "title", "任务"), "S001", "重点任务", None),
+    ("extra-sheet", lambda wb: wb.create_sheet("我的草稿").cell(1, 1, "草稿"), "S002", "我的草稿", None),
+    ("row-key-edited", lambda wb: wb["主要指标"].cell(5, len(TABLES["indicators"].columns) + 1, "01-I99"), "S003",
+     "主要指标", "A5"),
+    ("row-deleted", lambda wb: wb["主要指标"].delete_rows(5), "S003", "主要指标", "A5"),
+    ("row-inserted", lambda wb: wb["主要指标"].insert_rows(5), "S003", "主要指标", None),
+    ("header-changed", lambda wb: wb["主要指标"].cell(3, 7, "完成值"), "S006", "主要指标", "G3"),
+    ("protection-removed", lambda wb: setattr(wb["主要指标"].protection, "sheet", False), "S005", "主要指标", None),
     ("formula-into-other-file", lambda wb: demo.set_cell(wb, "indicators", "01-I02", "actual", "=[1]Sheet1!A1")
-     and setattr(wb["主要指标"]["G5"], "data_type", "f"), "V008"),
-    ("row-pasted-below", lambda wb: wb["重点任务"].cell(wb["重点任务"].max_row + 2, 2, "自己加的任务"), "S003"),
+     and setattr(wb["主要指标"]["G5"], "data_type", "f"), "V008", "主要指标", "G5"),
+    ("row-pasted-below", lambda wb: wb["重点任务"].cell(wb["重点任务"].max_row + 2, 2, "自己加的任务"), "S003", "重点任务",
+     None),
 ]
 
 
-@pytest.mark.parametrize("case_id,mutate,code", STRUCTURE, ids=[c[0] for c in STRUCTURE])
-def test_structure_tampering_is_found(may, tmp_path, case_id, mutate, code):
+@pytest.mark.parametrize("case_id,mutate,code,sheet,cell", STRUCTURE, ids=[c[0] for c in STRUCTURE])
+def test_structure_tampering_is_found(may, tmp_path, case_id, mutate, code, sheet, cell):
     wb = may.filled(UNIT)
     mutate(wb)
     checked = _findings_of(may, wb, tmp_path)
-    assert code in [f.code for f in checked.findings]
+    found = [(f.code, f.sheet, f.cell) for f in checked.findings]
+    assert (code, sheet) in [(c, s) for c, s, _ in found], found
+    if cell is not None:
+        assert (code, sheet, cell) in found, found
 
 
 def test_metadata_edited_is_refused(may, tmp_path):
