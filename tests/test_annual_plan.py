@@ -126,7 +126,8 @@ def test_collect_accepts_good_plans_and_reports_every_change(yunhe_cycle):
     out = collected.output
     assert "采用单位：县发改局、县经商局" in out and "退回单位：县科技局" in out
     assert "指标 01-I01（滚动推进亿元项目） 2024 年年度目标：50 → 55" in out
-    assert "重点任务 01-T02" in out and "空 → 2024-11-30" in out or "2023-12-31 → 2024-11-30" in out
+    assert "重点任务 01-T02（加强常态化项目谋划，筑好千亿项目蓄水池） 2024 年计划完成时间：2023-12-31 → 2024-11-30" in out
+    assert "经商局" not in out.split("写入规格")[1].split("已修改")[0]      # returned unchanged: nothing to write
     report = (root / "consolidated" / "yunhe" / plan_period(YEAR) / "计划汇总报告.txt").read_text(encoding="utf-8")
     assert "50 → 55" in report and "新增重点任务 01-T07" in report
 
@@ -293,3 +294,15 @@ def test_yaml_edit_that_would_break_the_spec_writes_nothing(tmp_path):
     assert read_spec_sources(folder) == before
     with pytest.raises(EditError):
         edited_sources(before, [Change("indicator", "99-I99", "annual", 2024, None, 1.0)], spec)
+
+
+def test_monthly_consolidate_counts_plans_as_another_period(yunhe_cycle, tmp_path):
+    import json
+    root = tmp_path / "desk"
+    shutil.copytree(yunhe_cycle[0], root)
+    assert run("generate", "--spec", "specs/yunhe", "--period", "2024-01", "--root", root).exit_code == 0
+    result = run("consolidate", "--spec", "specs/yunhe", "--period", "2024-01", "--json", "--jobs", 1, "--root", root)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["other_periods"] == {plan_period(YEAR): 3}
+    assert summary["returned"] == 0 and summary["findings"]["错误"] == 0
