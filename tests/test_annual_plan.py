@@ -306,3 +306,34 @@ def test_monthly_consolidate_counts_plans_as_another_period(yunhe_cycle, tmp_pat
     summary = json.loads(result.output)
     assert summary["other_periods"] == {plan_period(YEAR): 3}
     assert summary["returned"] == 0 and summary["findings"]["错误"] == 0
+
+
+def test_two_lead_units_disagree_the_first_in_the_registry_wins(desk):
+    assert run("plan", "--spec", "specs/shengsi", "--year", YEAR, "--root", desk).exit_code == 0
+    spec = load_spec(desk / "specs" / "shengsi")
+    project = next(p for p in spec.projects if len(p.lead_units) > 1)
+    ind = project.indicators[0]
+    first, second = sorted(project.lead_units, key=[u.name for u in spec.units].index)
+    for n, (unit, value) in enumerate(((second, 7), (first, 9))):
+        wb = openpyxl.load_workbook(plan_file(desk, "shengsi", unit))
+        set_plan(wb, "年度指标", ind.id, "2024年度目标", value)
+        drop(desk, wb, f"{n}.xlsx")
+    result = run("plan", "--spec", "specs/shengsi", "--year", YEAR, "--collect", "--root", desk)
+    assert result.exit_code == 0, result.output
+    assert re.search(rf"P007 {second} ", result.output) and f"（{first}）" in result.output
+    assert next(i for i in load_spec(desk / "specs" / "shengsi").projects[project.no - 1].indicators
+                if i.id == ind.id).annual_for(2024) == 9
+
+
+def test_a_plan_without_years_keeps_its_months_in_the_other_years(tmp_path):
+    folder = tmp_path / "yunhe"
+    shutil.copytree(load_spec.__globals__["Path"](__file__).parent.parent / "workbook_tool" / "examples" / "yunhe",
+                    folder)
+    p01 = folder / "projects" / "01.yaml"
+    p01.write_text(p01.read_text(encoding="utf-8").replace("    annual: 5\n", "    annual: 5\n    plan: {6: 2, 12: 5}\n"),
+                   encoding="utf-8")
+    spec = load_spec(folder)
+    apply_to_yaml(folder, spec, [Change("indicator", "01-I02", "plan", 2024, {6: 2.0, 12: 5.0}, {6: 3, 12: 6})])
+    ind = load_spec(folder).projects[0].indicators[1]
+    assert ind.plan_for(2023) == ind.plan_for(2025) == ((6, 2.0), (12, 5.0))
+    assert ind.plan_for(2024) == ((6, 3.0), (12, 6.0))
