@@ -13,7 +13,9 @@ from workbook_tool.cli import main
 from workbook_tool.spec import load_spec, read_spec_sources
 from workbook_tool.spec_edit import Change, EditError, apply_to_yaml, edited_sources
 
-from conftest import ON_TIME
+from conftest import ON_TIME, REPO
+
+EXAMPLES = REPO / "workbook_tool" / "examples" / "yunhe"
 
 YEAR = 2024
 
@@ -258,7 +260,7 @@ def test_new_major_projects_checked_and_written(desk):
 
 def test_yaml_edits_keep_comments_for_every_shape(tmp_path):
     folder = tmp_path / "yunhe"
-    shutil.copytree(load_spec.__globals__["Path"](__file__).parent.parent / "workbook_tool" / "examples" / "yunhe",
+    shutil.copytree(EXAMPLES,
                     folder)
     p01 = folder / "projects" / "01.yaml"
     text = p01.read_text(encoding="utf-8")
@@ -285,7 +287,7 @@ def test_yaml_edits_keep_comments_for_every_shape(tmp_path):
 
 def test_yaml_edit_that_would_break_the_spec_writes_nothing(tmp_path):
     folder = tmp_path / "yunhe"
-    shutil.copytree(load_spec.__globals__["Path"](__file__).parent.parent / "workbook_tool" / "examples" / "yunhe",
+    shutil.copytree(EXAMPLES,
                     folder)
     spec = load_spec(folder)
     before = read_spec_sources(folder)
@@ -327,7 +329,7 @@ def test_two_lead_units_disagree_the_first_in_the_registry_wins(desk):
 
 def test_a_plan_without_years_keeps_its_months_in_the_other_years(tmp_path):
     folder = tmp_path / "yunhe"
-    shutil.copytree(load_spec.__globals__["Path"](__file__).parent.parent / "workbook_tool" / "examples" / "yunhe",
+    shutil.copytree(EXAMPLES,
                     folder)
     p01 = folder / "projects" / "01.yaml"
     p01.write_text(p01.read_text(encoding="utf-8").replace("    annual: 5\n", "    annual: 5\n    plan: {6: 2, 12: 5}\n"),

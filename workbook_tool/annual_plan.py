@@ -23,7 +23,7 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 
 from . import signing
 from .checks import Bad, is_blank, normalize_date, normalize_enum, normalize_number
-from .desk import Desk, DeskError, write_file
+from .desk import Desk, DeskError, cannot_write, write_file
 from .findings import ERROR, Finding, count_by_severity
 from .inbox import scan
 from .layout import (TABLE_PX, fit_columns, footer, natural_width, page_header, print_setup, row_height)
@@ -57,15 +57,15 @@ def plan_tables(spec, year: int) -> list:
     """The plan's sheets for ``year``: one definition each (headers name the years)."""
     last = year - 1
     indicators = Table("plan_indicators", "年度指标计划表", "年度指标", (
-        _col("project", "所属工程", width=16),
-        _col("id", "编号", width=8),
-        _col("name", "指标名称", width=22),
-        _col("measure", "计量单位", width=8),
-        _col("kind", "指标类型", width=9),
-        _col("target", "规划目标", "number", width=9),
-        _col("last_annual", f"{last}年度目标", "number", width=10),
-        _col("annual", f"{year}年度目标", "number", INPUT, width=10),
-        *(_col(f"m{m}", f"{m}月累计计划", "number", NEW, width=8) for m in MONTHS),
+        _col("project", "所属工程", width=12),
+        _col("id", "编号", width=7),
+        _col("name", "指标名称", width=16),
+        _col("measure", "计量单位", width=6),
+        _col("kind", "指标类型", width=8),
+        _col("target", "规划目标", "number", width=7),
+        _col("last_annual", f"{last}年度目标", "number", width=8),
+        _col("annual", f"{year}年度目标", "number", INPUT, width=8),
+        *(_col(f"m{m}", f"{m}月累计计划", "number", NEW, width=6) for m in MONTHS),
     ))
     tasks = Table("plan_tasks", "重点任务年度计划表", "重点任务", (
         _col("project", "所属工程", width=16),
@@ -110,6 +110,13 @@ def _in_year(day, year):
     return day if day is not None and day.year == year else None
 
 
+def _own_milestone(task, year):
+    """The year's 节点目标 when the spec gives one for it (not an earlier year's, which names that year)."""
+    if task.milestone_by_year and year not in dict(task.milestone_by_year):
+        return None
+    return task.milestone_for(year) or None
+
+
 def plan_rows(spec, unit: str, year: int) -> dict:
     """{table key: [Row]} of ``unit``'s plan for ``year``, pre-filled with what the spec holds."""
     last = year - 1
@@ -135,7 +142,7 @@ def plan_rows(spec, unit: str, year: int) -> dict:
                     "recurring": YES_NO[0] if task.recurring else YES_NO[1],
                     "last_milestone": task.milestone_for(last) if has_last else None,
                     "last_due": task.due_for(last) if has_last else None,
-                    "milestone": task.milestone_for(year) or None, "due": _in_year(task.due_for(year), year),
+                    "milestone": _own_milestone(task, year), "due": _in_year(task.due_for(year), year),
                 }))
             for n in range(1, NEW_TASK_ROWS + 1):
                 rows["plan_tasks"].append(Row("plan_tasks", f"new-{plan_period(year)}-{p.no:02d}-{n}", p.no,
@@ -249,8 +256,8 @@ def _widths(table, rows):
         if col.type == "text":
             widths.append(max(col.width, natural_width(values, col.header, cap=26)))
             shrinkable.append(c)
-        else:
-            widths.append(max(col.width, natural_width(values, col.header, cap=14)))
+        else:                            # headers wrap: numbers and dates are measured by their values
+            widths.append(max(col.width, natural_width(values, "", cap=14, floor=col.width)))
     return fit_columns(widths, shrinkable, 10, TABLE_PX)
 
 
@@ -763,7 +770,10 @@ def _new_item(spec, year, unit, row, used_ids):
 
 def _write_feedbacks(spec, year, key, rejected, folder: Path) -> list:
     if folder.exists():
-        shutil.rmtree(folder)            # a unit accepted since keeps no old 退回 workbook
+        try:
+            shutil.rmtree(folder)        # a unit accepted since keeps no old 退回 workbook
+        except PermissionError:
+            raise DeskError(cannot_write(folder) + "规格未做修改。") from None
     out = []
     from .consolidate import plain_place
     for e in rejected:
