@@ -824,6 +824,8 @@ def report_lines(result: PlanResult) -> list:
         lines.append(f"写入规格的新增和修改（{len(result.changes)} 项，原值 → 新值）：")
         lines += [f"  {ch.describe()}（{ch.unit}）" for ch in result.changes]
         lines.append("已修改的规格文件：" + "、".join(result.written))
+        lines.append(f"下一步：运行 workbook-tool check-spec 检查规格；之后生成的 {result.year} 年模板使用新计划，"
+                     f"已经生成过的 {result.year} 年期次请重新运行 workbook-tool generate。")
     else:
         lines.append("规格没有新增或修改。")
     if result.findings:
