@@ -357,6 +357,34 @@ def bulletin(spec_path, quarter, root):
 
 @main.command()
 @spec_option
+@click.option("--year", required=True, type=click.IntRange(2000, 2100), metavar="YYYY",
+              help="计划年度，如 2024 / plan year.")
+@click.option("--collect", is_flag=True,
+              help="汇总 inbox/ 中报回的年度计划表并写入规格 / collect returned plans into the spec.")
+@root_option
+@friendly
+def plan(spec_path, year, collect, root):
+    """年度计划：给牵头单位生成年度计划表，或汇总报回的计划写入规格 / annual plans: issue or collect.
+
+    \b
+    workbook-tool plan --spec specs/yunhe --year 2024            生成 templates/<县>/plan-2024/
+    workbook-tool plan --spec specs/yunhe --year 2024 --collect  汇总 inbox/，写入规格和计划汇总报告
+    """
+    from .annual_plan import collect_plans, generate_plans, report_lines
+    if not collect:
+        spec, out_dir, results = generate_plans(root, spec_path, year)
+        click.echo(f"已生成 {len(results)} 个牵头单位的 {year} 年度计划表（{spec.county}）：{out_dir}")
+        click.echo("请发给各牵头单位；报回的文件放进 inbox/ 后运行："
+                   f"workbook-tool plan --year {year} --collect")
+        return
+    result = collect_plans(root, spec_path, year)
+    for line in report_lines(result):
+        click.echo(line)
+    click.echo(f"计划汇总报告：{result.report}")
+
+
+@main.command()
+@spec_option
 @period_option
 @root_option
 @friendly
