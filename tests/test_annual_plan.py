@@ -158,7 +158,7 @@ def test_yaml_comments_and_order_survive_collect(yunhe_cycle):
 def test_bad_plan_gives_findings_feedback_and_no_spec_change(yunhe_cycle):
     root, before, collected, bad = yunhe_cycle
     out = collected.output
-    for code, cell in (("V001", bad["annual"]), ("P001", bad["due"]), ("P002", bad["units"])):
+    for code, cell in (("V001", bad["annual"]), ("A001", bad["due"]), ("A002", bad["units"])):
         assert re.search(rf"{code} 县科技局 科技局\.xlsx (年度指标|重点任务)!{cell}", out), (code, out)
     assert re.search(r"V004 县科技局 .*重点任务!I\d+", out)
     feedback = root / "consolidated" / "yunhe" / plan_period(YEAR) / "退回" / "县科技局.xlsx"
@@ -214,12 +214,52 @@ def test_plan_rejects_a_year_outside_the_plan(yunhe_desk):
     assert result.exit_code == 1 and "plan --year 2024" in result.output
 
 
-def test_spec_workbook_folder_is_refused_clearly(tmp_path):
+def test_a_broken_spec_workbook_is_refused_clearly(tmp_path):
     folder = tmp_path / "specs" / "x"
     folder.mkdir(parents=True)
     (folder / "规格.xlsx").write_bytes(b"PK")
     result = run("plan", "--spec", str(folder), "--year", 2024, "--collect", "--root", tmp_path)
     assert result.exit_code == 1 and "规格.xlsx" in result.output and "Traceback" not in result.output
+
+
+def test_collect_writes_into_a_spec_workbook(tmp_path):
+    """An office that keeps its spec only in 规格.xlsx collects the year's plan without YAML."""
+    root = tmp_path / "desk"
+    assert run("init", "yunhe", "--root", root).exit_code == 0
+    folder = root / "specs" / "yunhe"
+    before = load_spec(folder)
+    exported = run("export-spec", "--spec", folder, "--out", tmp_path / "规格.xlsx", "--root", root)
+    assert exported.exit_code == 0, exported.output
+    shutil.rmtree(folder)
+    folder.mkdir()
+    shutil.copyfile(tmp_path / "规格.xlsx", folder / "规格.xlsx")
+    assert run("plan", "--spec", "specs/yunhe", "--year", YEAR, "--root", root).exit_code == 0
+    wb = openpyxl.load_workbook(plan_file(root, "yunhe", "县发改局"))
+    set_plan(wb, "年度指标", "01-I01", "2024年度目标", 55)
+    for month, value in ((3, 10), (6, 25), (9, 40), (12, 55)):
+        set_plan(wb, "年度指标", "01-I01", f"{month}月累计计划", value)
+    set_plan(wb, "重点任务", "01-T01", "2024年节点目标", "2024年滚动推进亿元项目55个")
+    set_plan(wb, "重点任务", "01-T02", "2024年计划完成时间", dt.datetime(2024, 11, 30))
+    new = f"new-{plan_period(YEAR)}-01-1"
+    set_plan(wb, "重点任务", new, "重点任务", "谋划储备一批专项债项目")
+    set_plan(wb, "重点任务", new, "责任单位", "县发改局、县财政局")
+    set_plan(wb, "重点任务", new, "2024年节点目标", "年内储备专项债项目10个")
+    set_plan(wb, "重点任务", new, "2024年计划完成时间", "2024年10月31日")
+    drop(root, wb, "年度计划.xlsx")
+    collected = run("plan", "--spec", "specs/yunhe", "--year", YEAR, "--collect", "--root", root)
+    assert collected.exit_code == 0, collected.output
+    assert sorted(p.name for p in folder.iterdir()) == ["规格.xlsx"]          # still no YAML
+    after = load_spec(folder)
+    ind = next(i for p in after.projects for i in p.indicators if i.id == "01-I01")
+    old = next(i for p in before.projects for i in p.indicators if i.id == "01-I01")
+    assert ind.annual_for(2024) == 55 and ind.annual_for(2023) == old.annual_for(2023)
+    assert dict(ind.plan_for(2024)) == {3: 10, 6: 25, 9: 40, 12: 55}
+    tasks = {t.id: t for p in after.projects for t in p.tasks}
+    assert tasks["01-T01"].milestone_for(2024) == "2024年滚动推进亿元项目55个"
+    assert tasks["01-T02"].due_for(2024) == dt.date(2024, 11, 30)
+    added = [t for t in tasks.values() if t.name == "谋划储备一批专项债项目"]
+    assert len(added) == 1 and added[0].due_for(2024) == dt.date(2024, 10, 31)
+    assert run("check-spec", "--spec", "specs/yunhe", "--root", root).exit_code == 0
 
 
 # -- major projects (嵊泗 keeps the 重大项目进度表) -----------------------------------------------------------
@@ -241,7 +281,7 @@ def test_new_major_projects_checked_and_written(desk):
         set_plan(wb, "重大项目", slot(n), "计划开工时间", dt.datetime(2024, 3, 1))
     drop(desk, wb, "a.xlsx")
     result = run("plan", "--spec", "specs/shengsi", "--year", YEAR, "--collect", "--root", desk)
-    assert "P003" in result.output and "P006" in result.output and "退回单位" in result.output
+    assert "A003" in result.output and "A006" in result.output and "退回单位" in result.output
 
     wb = openpyxl.load_workbook(desk / "consolidated" / "shengsi" / plan_period(YEAR) / "退回" / f"{unit}.xlsx")
     set_plan(wb, "重大项目", slot(2), "项目名称", None)
@@ -322,7 +362,7 @@ def test_two_lead_units_disagree_the_first_in_the_registry_wins(desk):
         drop(desk, wb, f"{n}.xlsx")
     result = run("plan", "--spec", "specs/shengsi", "--year", YEAR, "--collect", "--root", desk)
     assert result.exit_code == 0, result.output
-    assert re.search(rf"P007 {second} ", result.output) and f"（{first}）" in result.output
+    assert re.search(rf"A007 {second} ", result.output) and f"（{first}）" in result.output
     assert next(i for i in load_spec(desk / "specs" / "shengsi").projects[project.no - 1].indicators
                 if i.id == ind.id).annual_for(2024) == 9
 
@@ -339,3 +379,95 @@ def test_a_plan_without_years_keeps_its_months_in_the_other_years(tmp_path):
     ind = load_spec(folder).projects[0].indicators[1]
     assert ind.plan_for(2023) == ind.plan_for(2025) == ((6, 2.0), (12, 5.0))
     assert ind.plan_for(2024) == ((6, 3.0), (12, 6.0))
+
+
+# -- every plan rule as a table of cases: one mistake in one lead unit's plan, its code in the report ----------
+
+@pytest.fixture(scope="module")
+def issued_plans(tmp_path_factory):
+    """A 嵊泗 desk (it keeps the 重大项目进度表) with 2024's plans issued, copied for each case."""
+    root = tmp_path_factory.mktemp("plans") / "desk"
+    root.mkdir()
+    assert run("init", "shengsi", "--root", root).exit_code == 0
+    assert run("plan", "--spec", "specs/shengsi", "--year", YEAR, "--root", root).exit_code == 0
+    return root
+
+
+def _cumulative(spec):
+    project = spec.projects[0]
+    ind = next(i for i in project.indicators if i.kind == "cumulative" and i.direction == "higher")
+    return project.lead_units[0], ind
+
+
+def _due_outside(spec, wb):
+    unit = spec.projects[0].lead_units[0]
+    set_plan(wb[unit], "重点任务", spec.projects[0].tasks[0].id, "2024年计划完成时间", dt.datetime(2025, 3, 1))
+
+
+def _unknown_owner(spec, wb):
+    unit = spec.projects[0].lead_units[0]
+    new = f"new-{plan_period(YEAR)}-01-1"
+    for header, value in (("重点任务", "新建科创飞地"), ("责任单位", "县科学局"), ("2024年节点目标", "挂牌"),
+                          ("2024年计划完成时间", dt.datetime(2024, 9, 30))):
+        set_plan(wb[unit], "重点任务", new, header, value)
+
+
+def _new_project(total, plan, owner_of=lambda spec: spec.projects[0].lead_units[0]):
+    def mutate(spec, wb):
+        unit = spec.projects[0].lead_units[0]
+        slot = f"new-{plan_period(YEAR)}-01-1"
+        for header, value in (("项目名称", "港区公共码头改造"), ("建设内容", "码头改造"), ("业主单位", owner_of(spec)),
+                              ("总投资(万元)", total), ("2024年度计划投资(万元)", plan),
+                              ("计划开工时间", dt.datetime(2024, 3, 1))):
+            set_plan(wb[unit], "重大项目", slot, header, value)
+    return mutate
+
+
+def _months(values):
+    def mutate(spec, wb):
+        unit, ind = _cumulative(spec)
+        set_plan(wb[unit], "年度指标", ind.id, "2024年度目标", 100)
+        for month, value in zip((3, 6, 9, 12), values):
+            set_plan(wb[unit], "年度指标", ind.id, f"{month}月累计计划", value)
+    return mutate
+
+
+def _lead_units_disagree(spec, wb):
+    project = next(p for p in spec.projects if len(p.lead_units) > 1)
+    for unit, value in zip(project.lead_units, (7, 9)):
+        set_plan(wb[unit], "年度指标", project.indicators[0].id, "2024年度目标", value)
+
+
+def _outsider(spec):
+    return next(u.name for u in spec.units if u.name not in spec.projects[0].member_set)
+
+
+PLAN_CASES = [
+    # id, mutate(spec, {unit: plan workbook}), rule code
+    ("due-outside-the-year", _due_outside, "A001"),
+    ("unit-not-in-registry", _unknown_owner, "A002"),
+    ("total-below-annual-plan", _new_project(1000, 3000), "A003"),
+    ("monthly-plan-goes-down", _months((30, 20, 60, 100)), "A004"),
+    ("monthly-plan-above-target", _months((30, 60, 90, 120)), "A005"),
+    ("owner-not-of-the-project", _new_project(5000, 2000, _outsider), "A006"),
+    ("two-lead-units-disagree", _lead_units_disagree, "A007"),
+]
+
+
+@pytest.mark.parametrize("case_id,mutate,code", PLAN_CASES, ids=[c[0] for c in PLAN_CASES])
+def test_plan_rule(issued_plans, tmp_path, case_id, mutate, code):
+    root = tmp_path / "desk"
+    shutil.copytree(issued_plans, root)
+    spec = load_spec(root / "specs" / "shengsi")
+
+    class Plans(dict):                  # a lead unit's plan workbook, opened on first use
+        def __missing__(self, unit):
+            self[unit] = openpyxl.load_workbook(plan_file(root, "shengsi", unit))
+            return self[unit]
+    plans = Plans()
+    mutate(spec, plans)
+    for n, wb in enumerate(plans.values()):
+        drop(root, wb, f"{n}.xlsx")
+    result = run("plan", "--spec", "specs/shengsi", "--year", YEAR, "--collect", "--root", root)
+    assert "Traceback" not in result.output and "程序内部错误" not in result.output
+    assert re.search(rf"\b{code}\b", result.output), result.output

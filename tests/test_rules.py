@@ -27,6 +27,7 @@ from workbook_tool.desk import Period
 from workbook_tool.findings import RULES
 from workbook_tool.reader import read_return
 
+from test_annual_plan import PLAN_CASES
 from conftest import ON_TIME, Office
 from test_checks import CASES, STRUCTURE
 
@@ -368,6 +369,7 @@ CASE_TABLES = {
     "tests/test_checks.py STRUCTURE": [c[2] for c in STRUCTURE],
     "tests/test_rules.py FILE_CASES": [c[2] for c in FILE_CASES],
     "tests/test_rules.py RUN_CASES": [c[2] for c in RUN_CASES],
+    "tests/test_annual_plan.py PLAN_CASES": [c[2] for c in PLAN_CASES],
 }
 
 

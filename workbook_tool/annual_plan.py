@@ -32,8 +32,10 @@ from .reader import read_return
 from .spec import load_spec
 from .spec_edit import Change, apply_changes, shown
 from .tables import INPUT, LOCKED, NEW, Column, Table
-from .template import (FIRST_DATA_ROW, HEADER_ROWS, INSTRUCTION_SIZE, WORKBOOK_OPTIONS, LockedWorkbook, Row,
-                       _Formats, _write_meta, _write_value, canon, safe_filename, typed)
+from .rows import Row
+from .template import (FIRST_DATA_ROW, HEADER_ROWS, INSTRUCTION_SIZE, WORKBOOK_OPTIONS, Formats, LockedWorkbook,
+                       _write_meta, _write_value, safe_filename)
+from .values import canon, typed
 
 KIND_LABELS = {"cumulative": "本年累计", "level": "水平值", "plan_cumulative": "规划期累计"}
 YES_NO = ("是", "否")
@@ -134,10 +136,11 @@ def plan_rows(spec, unit: str, year: int) -> dict:
                 if cumulative:
                     values.update({f"m{m}": v for m, v in ind.plan_for(year)})
                     extra["open"] = [f"m{m}" for m in MONTHS]
-                rows["plan_indicators"].append(Row("plan_indicators", ind.id, p.no, "spec", values, extra))
+                rows["plan_indicators"].append(Row("plan_indicators", ind.id, p.no, "spec", values=values,
+                                                   extra=extra))
         if spec.uses("tasks"):
             for task in p.tasks:
-                rows["plan_tasks"].append(Row("plan_tasks", task.id, p.no, "spec", {
+                rows["plan_tasks"].append(Row("plan_tasks", task.id, p.no, "spec", values={
                     "project": p.label, "id": task.id, "name": task.name, "units": "、".join(task.units),
                     "recurring": YES_NO[0] if task.recurring else YES_NO[1],
                     "last_milestone": task.milestone_for(last) if has_last else None,
@@ -146,10 +149,10 @@ def plan_rows(spec, unit: str, year: int) -> dict:
                 }))
             for n in range(1, NEW_TASK_ROWS + 1):
                 rows["plan_tasks"].append(Row("plan_tasks", f"new-{plan_period(year)}-{p.no:02d}-{n}", p.no,
-                                              "blank", {"project": p.label}))
+                                              "blank", values={"project": p.label}))
         if spec.uses("projects"):
             for major in p.major_projects:
-                rows["plan_projects"].append(Row("plan_projects", major.id, p.no, "spec", {
+                rows["plan_projects"].append(Row("plan_projects", major.id, p.no, "spec", values={
                     "project": p.label, "id": major.id, "name": major.name, "content": major.content,
                     "owner": major.owner, "total": major.total_investment,
                     "last_plan": major.annual_plan_for(last) if has_last else None,
@@ -157,7 +160,7 @@ def plan_rows(spec, unit: str, year: int) -> dict:
                 }))
             for n in range(1, spec.blank_projects + 1):
                 rows["plan_projects"].append(Row("plan_projects", f"new-{plan_period(year)}-{p.no:02d}-{n}", p.no,
-                                                 "blank", {"project": p.label}))
+                                                 "blank", values={"project": p.label}))
     return rows
 
 
@@ -193,7 +196,7 @@ def write_plan(spec, unit, year, rows, key, target, notes=None, feedback=()) -> 
     wb = LockedWorkbook(buf, WORKBOOK_OPTIONS)
     wb.set_properties({"title": f"{spec.county}“十项重大工程”{year}年度计划表", "author": spec.issuer,
                        "company": spec.issuer, "created": dt.datetime(year, 1, 1), "comments": "workbook-tool"})
-    fmt = _Formats(wb)
+    fmt = Formats(wb)
     _write_instructions(wb, fmt, spec, unit, year, rows, feedback)
     for table in tables:
         ws = _write_sheet(wb, fmt, spec, unit, year, table, rows.get(table.key, []))
@@ -467,7 +470,7 @@ def check_plan(result, spec, year, unit, entry):
 
 
 def _check_row(table, rec, cells, row, spec, year):
-    template_row = Row(table.key, rec["k"], int(rec["p"]), rec["kind"], {}, dict(rec.get("x", {})))
+    template_row = Row(table.key, rec["k"], int(rec["p"]), rec["kind"], extra=dict(rec.get("x", {})))
     sheet = table.sheet
 
     def at(c, code, **kw):
@@ -534,23 +537,23 @@ def _plan_rules(table, row, spec, year, at):
         top = None
         for m, value in months:
             if top is not None and value < top[1] - 1e-9:
-                yield at(index(f"m{m}"), "P004", seen=shown(value), expected=shown(top[1]))
+                yield at(index(f"m{m}"), "A004", seen=shown(value), expected=shown(top[1]))
             top = (m, value) if top is None or value > top[1] else top
         annual = v.get("annual")
         if isinstance(annual, float):
             for m, value in months:
                 if value > annual + 1e-9:
-                    yield at(index(f"m{m}"), "P005", seen=shown(value), expected=shown(annual))
+                    yield at(index(f"m{m}"), "A005", seen=shown(value), expected=shown(annual))
     if table.key == "plan_tasks":
         due = v.get("due")
         if isinstance(due, dt.date) and due.year != year:
-            yield at(index("due"), "P001", seen=due.isoformat(), expected=str(year))
+            yield at(index("due"), "A001", seen=due.isoformat(), expected=str(year))
         if row.kind == "blank" and v.get("units"):
             yield from _check_units(v["units"], spec, row.project, at(index("units"), "V004"), "责任单位")
     if table.key == "plan_projects":
         total, plan = v.get("total"), v.get("plan")
         if isinstance(total, float) and isinstance(plan, float) and total + 1e-9 < plan:
-            yield at(index("plan"), "P003", seen=shown(total), expected=shown(plan))
+            yield at(index("plan"), "A003", seen=shown(total), expected=shown(plan))
         start = v.get("planned_start")
         y0, y1 = spec.plan_years
         if row.kind == "blank" and isinstance(start, dt.date) and not y0 <= start.year <= y1:
@@ -568,7 +571,7 @@ def _check_units(text, spec, project_no, where, what, single=False):
     project = next((p for p in spec.projects if p.no == project_no), None)
     names = split_units(text)
     if single and len(names) > 1:
-        yield _replace(where, "P002", seen=str(text), detail="（业主单位只能填一个）。")
+        yield _replace(where, "A002", seen=str(text), detail="（业主单位只能填一个）。")
         return
     registry = [u.name for u in spec.units] + [a for u in spec.units for a in u.aliases]
     for name in names:
@@ -576,10 +579,10 @@ def _check_units(text, spec, project_no, where, what, single=False):
         if canonical is None:
             close = difflib.get_close_matches(name, registry, n=1, cutoff=0.6) or \
                 [n for n in registry if name in n or n in name][:1]
-            yield _replace(where, "P002", seen=name, column=what,
+            yield _replace(where, "A002", seen=name, column=what,
                            detail=f"，是否应为「{close[0]}」？" if close else "。")
         elif project is not None and canonical is not None and canonical not in project.member_set:
-            yield _replace(where, "P006", seen=name, column=what)
+            yield _replace(where, "A006", seen=name, column=what)
 
 
 def _replace(f, code, **kw):
@@ -669,7 +672,7 @@ def _value(row, key):
 
 def plan_changes(spec, year, accepted) -> list:
     """The values accepted plans add or change, in lead-unit order; a later unit's differing
-    value for the same item gets a P007 warning and is not written."""
+    value for the same item gets an A007 warning and is not written."""
     items = {}
     for p in spec.projects:
         for kind, objs in (("indicator", p.indicators), ("task", p.tasks), ("major_project", p.major_projects)):
@@ -684,7 +687,7 @@ def plan_changes(spec, year, accepted) -> list:
         if ident in taken:
             first = taken[ident]
             if first.new != change.new:
-                e.findings.append(Finding("P007", unit=e.unit, file=e.path, sheet=_sheet(row.table),
+                e.findings.append(Finding("A007", unit=e.unit, file=e.path, sheet=_sheet(row.table),
                                           row=row.excel_row, detail=f"{change.describe().split('：')[0]}",
                                           expected=f"「{first.unit}」", seen=shown(change.new)))
             return
@@ -775,7 +778,7 @@ def _write_feedbacks(spec, year, key, rejected, folder: Path) -> list:
         except PermissionError:
             raise DeskError(cannot_write(folder) + "规格未做修改。") from None
     out = []
-    from .consolidate import plain_place
+    from .feedback import plain_place
     for e in rejected:
         if any(f.code == "F007" for f in e.findings):
             continue                      # a stale plan: the unit uses its current plan workbook
@@ -807,8 +810,8 @@ def _rows_back(spec, year, e) -> dict:
         for k, v in raw.get((rec["t"], rec["k"]), {}).items():
             if not is_blank(v):
                 values[k] = v
-        rows.setdefault(rec["t"], []).append(Row(rec["t"], rec["k"], int(rec["p"]), rec["kind"], values,
-                                                 dict(rec.get("x", {}))))
+        rows.setdefault(rec["t"], []).append(Row(rec["t"], rec["k"], int(rec["p"]), rec["kind"], values=values,
+                                                 extra=dict(rec.get("x", {}))))
     return rows
 
 

@@ -66,13 +66,13 @@ _RULES = [
     Rule("X009", WARNING, "实际开工时间缺失", "建设状态为「{seen}」时请填写实际开工时间。"),
     Rule("X010", WARNING, "重报改了数", "本期已采用的报表被重报替换：「{column}」由「{expected}」改为「{seen}」。请确认改动无误。"),
     # -- annual plans (年度计划表, `plan --collect`) ----------------------------
-    Rule("P001", ERROR, "日期不在计划年度内", "「{column}」为 {seen}，应在 {expected} 年内（{expected}-01-01 至 {expected}-12-31）。请改为本年度内的日期。"),
-    Rule("P002", ERROR, "单位不在名录中", "「{column}」中的「{seen}」不在单位名录中{detail}请填写名录中的单位全称，多个单位用“、”分隔。"),
-    Rule("P003", ERROR, "总投资小于年度计划投资", "总投资 {seen} 万元小于本年度计划投资 {expected} 万元。年度计划投资不能超过总投资，请核实。"),
-    Rule("P004", ERROR, "月度计划减少", "月度计划是累计数：「{column}」的 {seen} 小于前面月份的 {expected}。请按累计数填写，后面月份不小于前面月份。"),
-    Rule("P005", ERROR, "月度计划超过年度目标", "「{column}」的累计计划 {seen} 超过本年年度目标 {expected}。请核实年度目标或月度计划。"),
-    Rule("P006", ERROR, "单位不属于本工程", "「{seen}」不是本工程的牵头或责任单位，不能作为{column}。请改为本工程的单位；确需增加单位的，请先与总专班办公室联系。"),
-    Rule("P007", WARNING, "与其他牵头单位不一致", "{detail}已采用{expected}报送的值；本单位报送的「{seen}」未写入规格。请与该单位核对。"),
+    Rule("A001", ERROR, "日期不在计划年度内", "「{column}」为 {seen}，应在 {expected} 年内（{expected}-01-01 至 {expected}-12-31）。请改为本年度内的日期。"),
+    Rule("A002", ERROR, "单位不在名录中", "「{column}」中的「{seen}」不在单位名录中{detail}请填写名录中的单位全称，多个单位用“、”分隔。"),
+    Rule("A003", ERROR, "总投资小于年度计划投资", "总投资 {seen} 万元小于本年度计划投资 {expected} 万元。年度计划投资不能超过总投资，请核实。"),
+    Rule("A004", ERROR, "月度计划减少", "月度计划是累计数：「{column}」的 {seen} 小于前面月份的 {expected}。请按累计数填写，后面月份不小于前面月份。"),
+    Rule("A005", ERROR, "月度计划超过年度目标", "「{column}」的累计计划 {seen} 超过本年年度目标 {expected}。请核实年度目标或月度计划。"),
+    Rule("A006", ERROR, "单位不属于本工程", "「{seen}」不是本工程的牵头或责任单位，不能作为{column}。请改为本工程的单位；确需增加单位的，请先与总专班办公室联系。"),
+    Rule("A007", WARNING, "与其他牵头单位不一致", "{detail}已采用{expected}报送的值；本单位报送的「{seen}」未写入规格。请与该单位核对。"),
 ]
 
 RULES = {rule.code: rule for rule in _RULES}

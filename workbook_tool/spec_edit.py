@@ -393,6 +393,72 @@ def apply_changes(folder, spec, changes) -> list:
 
 
 def _workbook_backend():
-    """``update_spec_workbook(path, changes)`` of the spec-workbook module, once it exists."""
-    from . import spec as spec_module
-    return getattr(spec_module, "update_spec_workbook", None)
+    """The 规格.xlsx backend: the changes as cells of the spec workbook (spec/workbook_edit.py)."""
+    from .spec.workbook_edit import update_spec_workbook
+    from .spec import load_spec
+
+    def apply(path, changes):
+        spec = load_spec(path.parent)
+        cells = [cell for change in changes for cell in workbook_cells(spec, change)]
+        update_spec_workbook(path, cells)
+        again = load_spec(path.parent)            # read back: every change must now hold
+        for change in changes:
+            if change.key and not _holds(again, change):
+                raise DeskError(f"{path} 写入后核对不符（{change.describe()}），请检查该工作簿。")
+    return apply
+
+
+def _holds(spec, change) -> bool:
+    item = _find(spec, change.kind, change.id)
+    if item is None:
+        return False
+    got = getattr(item, f"{change.key}_for")(change.year)
+    if change.key == "plan":
+        got = dict(got)
+    return got == change.new or (isinstance(got, (int, float)) and isinstance(change.new, (int, float))
+                                 and abs(float(got) - float(change.new)) < 1e-9)
+
+
+def _find(spec, kind, item_id):
+    for project in spec.projects:
+        for item in getattr(project, LISTS[kind]):
+            if item.id == item_id:
+                return item
+    return None
+
+
+def workbook_cells(spec, change) -> list:
+    """One plan change → the (sheet, row id, column, value) cells of 规格.xlsx that say it."""
+    from .spec.schema import INDICATOR, MAJOR, TASK
+    from .spec.sheets import PROJECT_NO, year_header
+    sheet, table = {"indicator": ("指标", INDICATOR), "task": ("重点任务", TASK),
+                    "major_project": ("重大项目", MAJOR)}[change.kind]
+    labels = {f.key: f.label for f in table}
+    if not change.key:                                    # a new task or major project: a new row
+        cells = [(sheet, change.id, PROJECT_NO, change.project)]
+        for key, value in change.new.items():
+            if key == "id" or value in (None, ""):
+                continue
+            if isinstance(value, dict):                   # a value by year
+                cells += [(sheet, change.id, year_header(labels[key], y), v) for y, v in value.items()]
+            elif isinstance(value, (list, tuple)):
+                cells.append((sheet, change.id, labels[key], "、".join(value)))
+            elif key == "recurring":
+                cells.append((sheet, change.id, labels[key], "是" if value else "否"))
+            else:
+                cells.append((sheet, change.id, labels[key], value))
+        return cells
+    if change.key == "plan":                              # a month plan: its own row for the year
+        return [("月度计划", (change.id, change.year), f"{m}月", v) for m, v in sorted(change.new.items())]
+    label = labels[change.key]
+    item = _find(spec, change.kind, change.id)
+    cells = []
+    every_year = getattr(item, change.key, None) if item is not None else None
+    if item is not None and not getattr(item, f"{change.key}_by_year") and every_year not in (None, "", ()):
+        # a single value meant "every year": it becomes the first plan year's, earlier years keep it
+        cells.append((sheet, change.id, label, None))
+        first = spec.plan_years[0]
+        if first != change.year:
+            cells.append((sheet, change.id, year_header(label, first), every_year))
+    cells.append((sheet, change.id, year_header(label, change.year), change.new))
+    return cells
