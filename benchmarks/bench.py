@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO))
 
 from workbook_tool import signing  # noqa: E402
 from workbook_tool.consolidate import consolidate  # noqa: E402
-from workbook_tool.desk import Period  # noqa: E402
+from workbook_tool.desk import Desk, Period  # noqa: E402
 from workbook_tool.spec import load_spec, spec_as_json  # noqa: E402
 from workbook_tool.tables import TABLES, tables_of  # noqa: E402
 from workbook_tool.carry import unit_rows  # noqa: E402
@@ -166,7 +166,8 @@ def run(n_units: int, jobs: int, workdir: Path) -> dict:
     spec = load_spec(spec_dir)
     units = spec.responsible_units
 
-    t_generate, _ = timed(generate_templates, root, "specs/bench", str(PERIOD))
+    desk = Desk(root)
+    t_generate, _ = timed(generate_templates, desk, load_spec(desk.spec_folder("specs/bench")), PERIOD)
     rng = random.Random(1)
     all_rows = {u: unit_rows(spec, u, PERIOD) for u in units}
     t_floor_write, _ = timed(write_floor, spec, all_rows, workdir / f"floor-{n_units}")
@@ -184,7 +185,8 @@ def run(n_units: int, jobs: int, workdir: Path) -> dict:
 
     t_bytes, _ = timed(byte_floor, returns)
     t_read, _ = timed(read_floor, returns)
-    t_consolidate, summary = timed(consolidate, root, "specs/bench", str(PERIOD), jobs=jobs)
+    desk = Desk(root)
+    t_consolidate, summary = timed(consolidate, desk, load_spec(desk.spec_folder("specs/bench")), PERIOD, jobs=jobs)
     assert len(summary["accepted"]) == len(units), (len(summary["accepted"]), summary["findings"])
     return {
         "units": len(units), "cells": cells, "generate": t_generate, "write_floor": t_floor_write,

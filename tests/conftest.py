@@ -14,6 +14,14 @@ REPO = Path(__file__).resolve().parent.parent
 ON_TIME = dt.datetime(2023, 6, 3, 9, 30)
 
 
+def objects(root, spec_path, period):
+    """(Desk, Spec, Period) as the CLI builds them from --root, --spec and --period."""
+    from workbook_tool.desk import Desk
+    from workbook_tool.spec import load_spec
+    desk = Desk(root)
+    return desk, load_spec(desk.spec_folder(spec_path)), period if isinstance(period, Period) else Period.parse(period)
+
+
 @pytest.fixture(autouse=True)
 def _no_env_key(monkeypatch):
     monkeypatch.delenv("WORKBOOK_TOOL_SECRET", raising=False)
@@ -40,7 +48,7 @@ def _may_desk(tmp_path_factory):
     root = tmp_path_factory.mktemp("may") / "desk"
     root.mkdir()
     init_desk(root, "shengsi")
-    generate_templates(root, "specs/shengsi", "2023-05")
+    generate_templates(*objects(root, "specs/shengsi", "2023-05"))
     return root
 
 

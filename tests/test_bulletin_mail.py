@@ -13,12 +13,12 @@ from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 
 from workbook_tool import demo
-from workbook_tool.bulletin import make_bulletin
+from workbook_tool.bulletin import Quarter, make_bulletin
 from workbook_tool.cli import main
 from workbook_tool.consolidate import consolidate
 from workbook_tool.workflow import generate_templates
 
-from conftest import ON_TIME
+from conftest import ON_TIME, objects
 
 
 @pytest.fixture
@@ -26,8 +26,8 @@ def quarter_desk(may):
     """May and June consolidated: a few units, one rejected in June, one red light."""
     for unit in ("县发改局", "县经信局", "县教育局"):
         may.drop(may.filled(unit), f"5/{unit}.xlsx")
-    consolidate(may.root, "specs/shengsi", "2023-05")
-    generate_templates(may.root, "specs/shengsi", "2023-06")
+    consolidate(*objects(may.root, "specs/shengsi", "2023-05"))
+    generate_templates(*objects(may.root, "specs/shengsi", "2023-06"))
     june_dir = may.root / "templates/shengsi/2023-06"
     for f in (may.root / "inbox").rglob("*.xlsx"):
         f.unlink()
@@ -45,7 +45,7 @@ def quarter_desk(may):
         path.parent.mkdir(exist_ok=True)
         wb.save(path)
         demo.set_received(path, dt.datetime(2023, 7, 3, 9) if unit == "县发改局" else dt.datetime(2023, 7, 8, 9))
-    consolidate(may.root, "specs/shengsi", "2023-06")
+    consolidate(*objects(may.root, "specs/shengsi", "2023-06"))
     return may
 
 
@@ -59,7 +59,8 @@ def overview_of(master):
 
 
 def test_bulletin_figures_match_the_master(quarter_desk):
-    spec, data, path = make_bulletin(quarter_desk.root, "specs/shengsi", "2023Q2")
+    spec, data, path = make_bulletin(*objects(quarter_desk.root, "specs/shengsi", "2023-05")[:2],
+                                          Quarter.parse("2023Q2"))
     assert path == quarter_desk.root / "consolidated/shengsi/2023Q2/工作简报.docx"
     assert [str(p) for p in data.months] == ["2023-05", "2023-06"] and str(data.period) == "2023-06"
     master = overview_of(quarter_desk.root / "consolidated/shengsi/2023-06/汇总表.xlsx")
@@ -95,7 +96,8 @@ def test_bulletin_without_masters_says_what_to_do(may):
 def test_bulletin_converts_to_pdf(quarter_desk, tmp_path):
     if not shutil.which("soffice"):
         pytest.skip("LibreOffice is not installed")
-    _spec, _data, path = make_bulletin(quarter_desk.root, "specs/shengsi", "2023Q2")
+    _spec, _data, path = make_bulletin(*objects(quarter_desk.root, "specs/shengsi", "2023-05")[:2],
+                                          Quarter.parse("2023Q2"))
     pdf = demo.convert(path, "pdf", tmp_path)
     assert pdf.read_bytes()[:5] == b"%PDF-"
 
@@ -205,7 +207,7 @@ def test_remind_writes_feedback_and_reminders(smtp):
     demo.set_cell(bad, "tasks", demo.rows_of(bad, "tasks")[0][0], "state", "进行中")
     may.drop(bad, "bad.xlsx")
     may.drop(may.filled("县发改局"), "good.xlsx")
-    consolidate(may.root, "specs/shengsi", "2023-05")
+    consolidate(*objects(may.root, "specs/shengsi", "2023-05"))
     handler = Collector()
     controller = start(handler, port)
     try:
@@ -275,7 +277,8 @@ def test_bulletin_is_laid_out_like_an_official_document(quarter_desk):
     a two-character indent, page numbers, fitted tables with a repeated header row."""
     from docx.oxml.ns import qn
     from docx.shared import Cm, Pt
-    _spec, _data, path = make_bulletin(quarter_desk.root, "specs/shengsi", "2023Q2")
+    _spec, _data, path = make_bulletin(*objects(quarter_desk.root, "specs/shengsi", "2023-05")[:2],
+                                          Quarter.parse("2023Q2"))
     document = docx.Document(str(path))
     section = document.sections[0]
     assert (round(section.page_width.cm, 1), round(section.page_height.cm, 1)) == (21.0, 29.7)

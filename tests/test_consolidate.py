@@ -14,7 +14,7 @@ from workbook_tool.consolidate import consolidate
 from workbook_tool.desk import DeskError
 from workbook_tool.workflow import generate_templates
 
-from conftest import ON_TIME, Office
+from conftest import ON_TIME, Office, objects
 
 
 def master_rows(path, sheet):
@@ -30,7 +30,7 @@ def test_correct_returns_are_merged_into_the_master(may):
     demo.add_problem(wb, "=HYPERLINK(\"http://x\") 用地指标不足", may.period)
     may.drop(wb, "a/随便起的名字.xlsx")
     may.drop(may.filled("县经信局"), "b.xlsx")
-    summary = consolidate(may.root, "specs/shengsi", "2023-05")
+    summary = consolidate(*objects(may.root, "specs/shengsi", "2023-05"))
     assert summary["accepted"] == ["县发改局", "县经信局"]
     assert summary["rejected"] == [] and summary["findings"] == {"错误": 0, "警告": 0}
     assert len(summary["missing"]) == len(may.spec.responsible_units) - 2
@@ -57,7 +57,7 @@ def test_bad_return_is_rejected_with_feedback(may):
     wb = may.filled("县经信局")
     cell = demo.set_cell(wb, "indicators", "02-I01", "actual", "约12亿")
     may.drop(wb, "x.xlsx")
-    summary = consolidate(may.root, "specs/shengsi", "2023-05")
+    summary = consolidate(*objects(may.root, "specs/shengsi", "2023-05"))
     assert summary["rejected"] == ["县经信局"]
     entry = summary["files"][0]
     assert entry == {"path": "x.xlsx", "unit": "县经信局", "verdict": "rejected", "codes": ["V001"],
@@ -73,7 +73,7 @@ def test_bad_return_is_rejected_with_feedback(may):
     demo.set_cell(fb, "indicators", "02-I01", "actual", 12)
     (may.root / "inbox" / "x.xlsx").unlink()
     may.drop(fb, "fixed.xlsx")
-    again = consolidate(may.root, "specs/shengsi", "2023-05")
+    again = consolidate(*objects(may.root, "specs/shengsi", "2023-05"))
     assert again["accepted"] == ["县经信局"] and again["rejected"] == []
     assert not feedback.exists()
 
@@ -92,7 +92,7 @@ def test_newest_of_several_returns_wins(may):
     older.save(first)
     demo.set_saved(first, dt.datetime(2023, 5, 1, 8))
     demo.set_received(first, dt.datetime(2023, 6, 2, 9))
-    summary = consolidate(may.root, "specs/shengsi", "2023-05")
+    summary = consolidate(*objects(may.root, "specs/shengsi", "2023-05"))
     assert summary["superseded"] == ["second.xlsx"]
     verdicts = {f["path"]: f["verdict"] for f in summary["files"]}
     assert verdicts == {"first.xlsx": "accepted", "second.xlsx": "superseded"}
@@ -111,7 +111,7 @@ def test_inbox_zip_eml_and_late(may):
     b = tmp / "b.xlsx"
     may.filled("县经信局").save(b)
     demo.mail_into(may.root / "inbox" / "mail.eml", b, "", dt.datetime(2023, 6, 9, 10))
-    summary = consolidate(may.root, "specs/shengsi", "2023-05")
+    summary = consolidate(*objects(may.root, "specs/shengsi", "2023-05"))
     paths = {f["path"]: f["unit"] for f in summary["files"]}
     assert paths == {"mail.eml!b.xlsx": "县经信局", "打包.zip!五月/进度表.xlsx": "县发改局"}
     assert summary["late"] == ["县经信局"]
@@ -119,14 +119,14 @@ def test_inbox_zip_eml_and_late(may):
 
 
 def test_files_of_other_periods_and_strangers_are_listed(may):
-    generate_templates(may.root, "specs/shengsi", "2023-04", units=["县发改局"])
+    generate_templates(*objects(may.root, "specs/shengsi", "2023-04"), units=["县发改局"])
     april = Office(may.root, may.spec, None, may.root / "templates/shengsi/2023-04")
     may.drop_file(april.template("县发改局"), "april.xlsx")
     (may.root / "inbox" / "notes.pdf").write_bytes(b"%PDF-1.4 not a workbook")
     stranger = openpyxl.Workbook()
     stranger.active["A1"] = "自己做的表"
     may.drop(stranger, "own.xlsx")
-    summary = consolidate(may.root, "specs/shengsi", "2023-05")
+    summary = consolidate(*objects(may.root, "specs/shengsi", "2023-05"))
     got = {f["path"]: (f["verdict"], f["codes"]) for f in summary["files"]}
     assert got == {"april.xlsx": ("skipped", ["F006"]), "notes.pdf": ("rejected", ["F001"]),
                    "own.xlsx": ("rejected", ["F003"])}
@@ -138,10 +138,10 @@ def test_rerun_gives_the_same_master_bytes(may):
     bad = may.filled("县经信局")
     demo.set_cell(bad, "tasks", "02-T01", "state", "进行中")
     may.drop(bad, "b.xlsx")
-    first = consolidate(may.root, "specs/shengsi", "2023-05")
+    first = consolidate(*objects(may.root, "specs/shengsi", "2023-05"))
     master1 = Path(first["master"]).read_bytes()
     feedback1 = Path(first["feedback"][0]).read_bytes()
-    second = consolidate(may.root, "specs/shengsi", "2023-05")
+    second = consolidate(*objects(may.root, "specs/shengsi", "2023-05"))
     assert Path(second["master"]).read_bytes() == master1
     assert Path(second["feedback"][0]).read_bytes() == feedback1
     assert first.summary == second.summary and first.findings == second.findings
@@ -154,7 +154,7 @@ def test_two_periods_carry_forward_and_cumulative_checks(may):
     demo.add_project(wb, "菜园燃气管道工程", 12000, 3000, 1000, may.period)
     problem_key = demo.add_problem(wb, "用地指标不足", may.period)
     may.drop(wb, "may.xlsx")
-    may_summary = consolidate(may.root, "specs/shengsi", "2023-05")
+    may_summary = consolidate(*objects(may.root, "specs/shengsi", "2023-05"))
     assert may_summary["accepted"] == ["县发改局"]
     db = sqlite3.connect(may.root / "consolidated/shengsi/ledger.sqlite")
     stored = dict(db.execute("SELECT r.key, r.vals FROM standing s JOIN version_rows r ON r.sha256 = s.sha256 "
@@ -163,7 +163,7 @@ def test_two_periods_carry_forward_and_cumulative_checks(may):
     assert db.execute("SELECT verdict FROM files WHERE period='2023-05'").fetchall() == [("accepted",)]
 
     # June: the template carries May's values, the added project and the open problem
-    generate_templates(may.root, "specs/shengsi", "2023-06", units=["县发改局"])
+    generate_templates(*objects(may.root, "specs/shengsi", "2023-06"), units=["县发改局"])
     june_path = may.root / "templates/shengsi/2023-06/县发改局.xlsx"
     june = openpyxl.load_workbook(june_path)
     rows = dict(demo.rows_of(june, "indicators"))
@@ -185,7 +185,7 @@ def test_two_periods_carry_forward_and_cumulative_checks(may):
     june_file = may.root / "inbox" / "june.xlsx"
     june.save(june_file)
     demo.set_received(june_file, dt.datetime(2023, 7, 3))
-    summary = consolidate(may.root, "specs/shengsi", "2023-06")
+    summary = consolidate(*objects(may.root, "specs/shengsi", "2023-06"))
     assert summary["rejected"] == ["县发改局"]
     codes = summary["files"][0]["codes"]
     # the deleted open problem is named by its number, with no cascade of row findings
@@ -211,18 +211,18 @@ def test_stale_template_is_refused(may):
     spec_file = may.root / "specs/shengsi/projects/01.yaml"
     spec_file.write_text(spec_file.read_text(encoding="utf-8").replace("    name: 每年滚动推进重大项目", "    name: 每年滚动推进重大项目（修订）", 1),
                          encoding="utf-8")
-    generate_templates(may.root, "specs/shengsi", "2023-05", units=["县发改局"])
+    generate_templates(*objects(may.root, "specs/shengsi", "2023-05"), units=["县发改局"])
     wb = openpyxl.load_workbook(old_wb_path)
     demo.fill_correctly(wb, may.period, may.rng)
     may.drop(wb, "old-template.xlsx")
-    summary = consolidate(may.root, "specs/shengsi", "2023-05")
+    summary = consolidate(*objects(may.root, "specs/shengsi", "2023-05"))
     assert summary["files"][0]["codes"] == ["F007"]
     assert summary["files"][0]["verdict"] == "rejected"
 
 
 def test_master_held_open_gives_a_clear_error_and_keeps_the_old_master(may, monkeypatch):
     may.drop(may.filled("县发改局"), "a.xlsx")
-    first = consolidate(may.root, "specs/shengsi", "2023-05")
+    first = consolidate(*objects(may.root, "specs/shengsi", "2023-05"))
     before = Path(first["master"]).read_bytes()
     import workbook_tool.consolidate as module
 
@@ -234,7 +234,7 @@ def test_master_held_open_gives_a_clear_error_and_keeps_the_old_master(may, monk
         return real_replace(src, dst)
     monkeypatch.setattr(module.os, "replace", locked)
     with pytest.raises(DeskError, match="正在 Excel/WPS 中打开"):
-        consolidate(may.root, "specs/shengsi", "2023-05")
+        consolidate(*objects(may.root, "specs/shengsi", "2023-05"))
     assert Path(first["master"]).read_bytes() == before
 
 

@@ -24,7 +24,7 @@ from workbook_tool.desk import DeskError
 from workbook_tool.reader import read_return
 from workbook_tool.workflow import generate_templates
 
-from conftest import ON_TIME
+from conftest import ON_TIME, objects
 
 
 def rezip(data: bytes, replace=None, add=None) -> bytes:
@@ -112,7 +112,7 @@ def test_a_bad_file_never_takes_the_run_down(may):
         path = may.root / "inbox" / f"bad-{case_id}.xlsx"
         path.write_bytes(make(may))
     may.drop(may.filled("县发改局"), "good.xlsx")
-    summary = consolidate(may.root, "specs/shengsi", "2023-05", jobs=2)
+    summary = consolidate(*objects(may.root, "specs/shengsi", "2023-05"), jobs=2)
     assert summary["accepted"] == ["县发改局"]
     bad = [f for f in summary["files"] if f["path"].startswith("bad-")]
     assert len(bad) == len(cheap)
@@ -135,7 +135,7 @@ def test_macro_workbook_is_read_for_values_with_a_warning(may, tmp_path):
     path = may.root / "inbox" / "renamed.xlsx"        # an .xlsm renamed .xlsx: sniffed, not trusted
     path.write_bytes(data)
     demo.set_received(path, ON_TIME)
-    summary = consolidate(may.root, "specs/shengsi", "2023-05")
+    summary = consolidate(*objects(may.root, "specs/shengsi", "2023-05"))
     assert summary["files"][0]["codes"] == ["F009"] and summary["accepted"] == ["县发改局"]
     with zipfile.ZipFile(summary["master"]) as zf:
         assert not [n for n in zf.namelist() if "vba" in n.lower()]
@@ -145,7 +145,7 @@ def test_external_links_are_flagged(may):
     data = rezip(filled_bytes(may), add={"xl/externalLinks/externalLink1.xml": b"<externalLink/>"})
     path = may.root / "inbox" / "links.xlsx"
     path.write_bytes(data)
-    summary = consolidate(may.root, "specs/shengsi", "2023-05")
+    summary = consolidate(*objects(may.root, "specs/shengsi", "2023-05"))
     assert summary["files"][0]["codes"] == ["F012"]
 
 
@@ -155,7 +155,7 @@ def test_formula_like_unit_text_is_written_as_text(may, text):
     wb = may.filled("县发改局")
     demo.set_cell(wb, "tasks", "01-T01", "progress", text)
     may.drop(wb, "a.xlsx")
-    summary = consolidate(may.root, "specs/shengsi", "2023-05")
+    summary = consolidate(*objects(may.root, "specs/shengsi", "2023-05"))
     assert summary["accepted"] == ["县发改局"]
     with zipfile.ZipFile(summary["master"]) as zf:
         sheets = b"".join(zf.read(n) for n in zf.namelist() if n.startswith("xl/worksheets/"))
@@ -173,7 +173,7 @@ def test_metadata_copied_from_another_units_template(may):
         for c, value in enumerate(row, start=1):
             meta.cell(r, c, value)
     may.drop(wb, "pretend.xlsx")
-    summary = consolidate(may.root, "specs/shengsi", "2023-05")
+    summary = consolidate(*objects(may.root, "specs/shengsi", "2023-05"))
     entry = summary["files"][0]
     assert entry["unit"] == "县经信局" and entry["verdict"] == "rejected"
     assert {"S003", "S004"} & set(entry["codes"])
@@ -181,9 +181,9 @@ def test_metadata_copied_from_another_units_template(may):
 
 
 def test_template_of_another_county_is_skipped(may, yunhe_desk):
-    generate_templates(yunhe_desk, "specs/yunhe", "2023-05", units=["县发改局"])
+    generate_templates(*objects(yunhe_desk, "specs/yunhe", "2023-05"), units=["县发改局"])
     may.drop_file(yunhe_desk / "templates/yunhe/2023-05/县发改局.xlsx", "yunhe.xlsx")
-    summary = consolidate(may.root, "specs/shengsi", "2023-05")
+    summary = consolidate(*objects(may.root, "specs/shengsi", "2023-05"))
     # another desk's key: not ours at all
     assert summary["files"][0]["codes"] == ["F004"]
 
@@ -194,13 +194,13 @@ def test_forwarded_template_second_sender_is_refused(may, tmp_path):
     may.filled("县发改局").save(second)
     demo.mail_into(may.root / "inbox" / "1.eml", first, "fgj@shengsi.example", ON_TIME)
     demo.mail_into(may.root / "inbox" / "2.eml", second, "someone@other.example", ON_TIME)
-    summary = consolidate(may.root, "specs/shengsi", "2023-05")
+    summary = consolidate(*objects(may.root, "specs/shengsi", "2023-05"))
     verdicts = {f["path"]: (f["verdict"], f["codes"]) for f in summary["files"]}
     assert verdicts["1.eml!a.xlsx"] == ("accepted", [])
     assert verdicts["2.eml!b.xlsx"] == ("rejected", ["F013"])
     # and on a later run the first sender is remembered from the ledger
     (may.root / "inbox" / "1.eml").unlink()
-    again = consolidate(may.root, "specs/shengsi", "2023-05")
+    again = consolidate(*objects(may.root, "specs/shengsi", "2023-05"))
     assert again["files"][0]["codes"] == ["F013"]
 
 
@@ -208,13 +208,13 @@ def test_two_runs_at_once_get_a_clear_message(may):
     from workbook_tool.consolidate import _RunLock      # (across processes: tests/test_portable.py)
     with _RunLock(may.root / "consolidated/shengsi/.lock"):
         with pytest.raises(DeskError, match="另一个汇总正在运行"):
-            consolidate(may.root, "specs/shengsi", "2023-05")
+            consolidate(*objects(may.root, "specs/shengsi", "2023-05"))
 
 
 @pytest.mark.parametrize("point", ["staged", "retired", "committed", "swapped"])
 def test_a_kill_at_any_publish_step_leaves_outputs_and_ledger_all_old_or_all_new(may, point):
     may.drop(may.filled("县发改局"), "a.xlsx")
-    first = consolidate(may.root, "specs/shengsi", "2023-05")
+    first = consolidate(*objects(may.root, "specs/shengsi", "2023-05"))
     before = Path(first["master"]).read_bytes()
     may.drop(may.filled("县经信局"), "b.xlsx")
     env = {**os.environ, "WORKBOOK_TOOL_FAULT": point}
@@ -236,7 +236,7 @@ def test_a_kill_at_any_publish_step_leaves_outputs_and_ledger_all_old_or_all_new
     assert (Path(first["master"]).read_bytes() == before) is not new
     leftovers = [p.name for p in out.parent.iterdir() if p.name.startswith(".2023-05")]
     assert leftovers == [] and not (out / ".run").exists()
-    again = consolidate(may.root, "specs/shengsi", "2023-05")      # and the next run simply works
+    again = consolidate(*objects(may.root, "specs/shengsi", "2023-05"))      # and the next run simply works
     assert again["accepted"] == ["县发改局", "县经信局"]
 
 
@@ -298,7 +298,7 @@ def test_size_limits_come_from_the_spec(may):
     county.write_text(county.read_text(encoding="utf-8").replace(
         "deadline_day: 5", "deadline_day: 5\nlimits:\n  max_file_mb: 0.01"), encoding="utf-8")
     may.drop(may.filled("县发改局"), "a.xlsx")            # about 25 KB: over a 10 KB limit
-    summary = consolidate(may.root, "specs/shengsi", "2023-05")
+    summary = consolidate(*objects(may.root, "specs/shengsi", "2023-05"))
     assert summary["files"][0]["codes"] == ["F010"]
 
 

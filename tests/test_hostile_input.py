@@ -20,7 +20,7 @@ from workbook_tool.cli import main
 from workbook_tool.consolidate import consolidate
 from workbook_tool.reader import read_return
 
-from conftest import ON_TIME
+from conftest import ON_TIME, objects
 from test_bulletin_mail import Collector, run, smtp, start  # noqa: F401 - smtp is a fixture
 from test_hostile import filled_bytes, with_doctype
 
@@ -176,7 +176,7 @@ def test_hostile_returns_are_named_and_genuine_ones_accepted(may, jobs):
         (may.root / "inbox" / "hostile" / f"{case_id}.xlsx").write_bytes(make(may))
     may.drop(may.filled("县发改局"), "good-1.xlsx")
     may.drop(may.filled("县经信局"), "good-2.xlsx")
-    summary = consolidate(may.root, "specs/shengsi", "2023-05", jobs=jobs)
+    summary = consolidate(*objects(may.root, "specs/shengsi", "2023-05"), jobs=jobs)
     assert summary["accepted"] == ["县发改局", "县经信局"]
     codes = {f["path"]: f["codes"] for f in summary["files"] if f["path"].startswith("hostile/")}
     assert codes == {f"hostile/{case_id}.xlsx": [code] for case_id, _m, code in CALAMINE_KILLERS}
@@ -190,7 +190,7 @@ def test_a_worker_that_dies_rejects_only_its_file(may, monkeypatch, fault, jobs)
     may.drop(may.filled("县发改局"), "a.xlsx")
     may.drop(may.filled("县经信局"), "victim.xlsx")
     may.drop(may.filled("县财政局"), "z.xlsx")
-    summary = consolidate(may.root, "specs/shengsi", "2023-05", jobs=jobs)
+    summary = consolidate(*objects(may.root, "specs/shengsi", "2023-05"), jobs=jobs)
     assert summary["accepted"] == ["县发改局", "县财政局"]
     victim = next(f for f in summary["files"] if f["path"] == "victim.xlsx")
     assert victim == {"path": "victim.xlsx", "unit": None, "verdict": "rejected", "codes": ["F014"],
@@ -242,7 +242,7 @@ def test_inbox_traps_are_reported_and_genuine_returns_accepted(may, tmp_path):
     inner = zip_of({f"{i}.txt": b"x" for i in range(3000)}, zipfile.ZIP_STORED)
     (inbox / "zip-of-zips.zip").write_bytes(zip_of({f"inner{i}.zip": inner for i in range(5)}))
     (inbox / "many.zip").write_bytes(zip_of({f"{i}.txt": b"" for i in range(12000)}, zipfile.ZIP_STORED))
-    summary = consolidate(may.root, "specs/shengsi", "2023-05", jobs=2)
+    summary = consolidate(*objects(may.root, "specs/shengsi", "2023-05"), jobs=2)
     files = by_path(summary)
     assert summary["accepted"] == ["县发改局"]
     assert files["pipe.xlsx"]["codes"] == ["F015"] and files["zero.xlsx"]["codes"] == ["F015"]
@@ -269,7 +269,7 @@ def test_zip_budget_is_checked_before_unpacking():
 def test_undecodable_file_name_is_shown_and_kept_losslessly(may):
     raw = "县发改局".encode("gbk") + b".xlsx"                    # a GBK name kept by unzip on Linux
     may.filled("县发改局").save(os.fsdecode(os.path.join(os.fsencode(may.root / "inbox"), raw)))
-    summary = consolidate(may.root, "specs/shengsi", "2023-05")
+    summary = consolidate(*objects(may.root, "specs/shengsi", "2023-05"))
     assert summary["accepted"] == ["县发改局"]
     shown = summary["files"][0]["path"]
     assert "\ufffd" in shown and shown.endswith(".xlsx")
@@ -287,7 +287,7 @@ def test_unreadable_folder_is_reported(may):
     may.drop(may.filled("县经信局"), "锁住的/a.xlsx")
     locked.chmod(0)
     try:
-        summary = consolidate(may.root, "specs/shengsi", "2023-05")
+        summary = consolidate(*objects(may.root, "specs/shengsi", "2023-05"))
     finally:
         locked.chmod(0o755)
     assert by_path(summary)["锁住的/"]["codes"] == ["F016"]
@@ -397,7 +397,7 @@ def test_send_delivers_to_the_units_email_field_only(smtp):
         text = eml.read_bytes()
         to_line = re.search(rb"(?m)^To: .*$", text).group(0)
         eml.write_bytes(text.replace(to_line, b"To: evil@attacker.cn, " + to_line[4:]))   # a tampered .eml
-        sent = send_outbox(may.root, "specs/shengsi", "2023-05", [Outgoing("县发改局", "template", eml,
+        sent = send_outbox(*objects(may.root, "specs/shengsi", "2023-05"), [Outgoing("县发改局", "template", eml,
                                                                            "u001@test.invalid")])
         assert [ok for _o, _t, ok in sent] == [True]
         assert handler.envelopes == [["u001@test.invalid"]]
@@ -456,7 +456,7 @@ def test_generate_new_key_starts_over_with_a_warning(may):
 
 def test_consolidate_with_another_key_changes_nothing(may):
     may.drop(may.filled("县发改局"), "a.xlsx")
-    consolidate(may.root, "specs/shengsi", "2023-05")
+    consolidate(*objects(may.root, "specs/shengsi", "2023-05"))
     before = snapshot(may)
     (may.root / ".workbook-tool-secret").write_text("changed-secret\n", encoding="ascii")
     result = cli(may, "consolidate", "--period", "2023-05")
@@ -469,13 +469,13 @@ def test_consolidate_with_another_key_changes_nothing(may):
 
 def first_run(may):
     may.drop(may.filled("县发改局"), "a.xlsx")
-    return consolidate(may.root, "specs/shengsi", "2023-05")
+    return consolidate(*objects(may.root, "specs/shengsi", "2023-05"))
 
 
 def test_ledger_is_backed_up_before_each_run_five_kept(may):
     first_run(may)
     for _ in range(6):
-        consolidate(may.root, "specs/shengsi", "2023-05")
+        consolidate(*objects(may.root, "specs/shengsi", "2023-05"))
     backups = sorted((may.root / "consolidated/shengsi/备份").glob("ledger-*.sqlite"))
     assert len(backups) == 5
     db = sqlite3.connect(backups[-1])
@@ -503,7 +503,7 @@ def break_ledger(path, how):
 @pytest.mark.parametrize("how", ["empty", "truncated", "garbage", "missing", "tables-dropped"])
 def test_a_broken_ledger_is_refused_naming_the_backup(may, how):
     first_run(may)
-    consolidate(may.root, "specs/shengsi", "2023-05")              # a backup of a good ledger exists now
+    consolidate(*objects(may.root, "specs/shengsi", "2023-05"))              # a backup of a good ledger exists now
     ledger = may.root / "consolidated/shengsi/ledger.sqlite"
     for extra in ("-wal", "-shm"):
         ledger.with_name(ledger.name + extra).unlink(missing_ok=True)
@@ -517,7 +517,7 @@ def test_a_broken_ledger_is_refused_naming_the_backup(may, how):
     # restoring the named backup is all it takes
     newest_copy = newest.read_bytes()
     ledger.write_bytes(newest_copy)
-    again = consolidate(may.root, "specs/shengsi", "2023-05")
+    again = consolidate(*objects(may.root, "specs/shengsi", "2023-05"))
     assert again["accepted"] == ["县发改局"]
 
 

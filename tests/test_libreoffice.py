@@ -15,7 +15,7 @@ from workbook_tool.tables import TABLES
 from workbook_tool.carry import unit_rows
 from workbook_tool.template import FIRST_DATA_ROW
 
-from conftest import ON_TIME
+from conftest import ON_TIME, objects
 
 pytestmark = pytest.mark.libreoffice
 DRIVER = Path(__file__).parent / "e2e" / "lo_driver.py"
@@ -100,7 +100,7 @@ def lo_round(tmp_path_factory, _may_desk):
         shutil.copyfile(out[fmt], dest)
         demo.set_received(dest, ON_TIME)
         plans[unit] = (fmt, expected, result)
-    summary = consolidate(root, "specs/shengsi", "2023-05")
+    summary = consolidate(*objects(root, "specs/shengsi", "2023-05"))
     return root, spec, plans, summary
 
 
@@ -171,7 +171,7 @@ def test_master_and_feedback_export_to_pdf(lo_round, tmp_path):
     path = root / "inbox" / "财政.xlsx"
     wb.save(path)
     demo.set_received(path, ON_TIME)
-    again = consolidate(root, "specs/shengsi", "2023-05")
+    again = consolidate(*objects(root, "specs/shengsi", "2023-05"))
     assert again["rejected"] == ["县财政局"]
     for source in (Path(again["master"]), Path(again["feedback"][0])):
         pdf = demo.convert(source, "pdf", tmp_path)

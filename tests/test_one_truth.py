@@ -12,7 +12,7 @@ from workbook_tool.consolidate import consolidate
 from workbook_tool.desk import Desk, Period
 from workbook_tool.workflow import generate_templates, status_report
 
-from conftest import ON_TIME, Office
+from conftest import ON_TIME, Office, objects
 
 U = "县发改局"
 
@@ -29,7 +29,7 @@ def unit_rows(summary, sheet, unit=U):
 
 def month(may, text, units=(U,)):
     """Generate ``text``'s templates for ``units``; an Office that fills them."""
-    generate_templates(may.root, "specs/shengsi", text, units=list(units))
+    generate_templates(*objects(may.root, "specs/shengsi", text), units=list(units))
     return Office(may.root, may.spec, Period.parse(text), may.root / "templates/shengsi" / text)
 
 
@@ -41,7 +41,7 @@ def filled(office, unit=U, actual=None):
 
 
 def run(may, period, now=None):
-    return consolidate(may.root, "specs/shengsi", period, now=now)
+    return consolidate(*objects(may.root, "specs/shengsi", period), now=now)
 
 
 # 1. rows of a file that no longer stands never show as 本期 -----------------------------------
@@ -85,7 +85,7 @@ def test_a_stale_template_counts_as_rejected_and_gets_the_new_template(may):
     assert {r["数据期次"] for r in unit_rows(again, "主要指标")} == {"沿用2023-05"}
     feedback = may.root / "consolidated/shengsi/2023-06/退回" / f"{U}.xlsx"
     assert feedback.read_bytes() == (may.root / "templates/shengsi/2023-06" / f"{U}.xlsx").read_bytes()
-    lines = status_report(may.root, "specs/shengsi", "2023-06")
+    lines = status_report(*objects(may.root, "specs/shengsi", "2023-06"))
     assert any("已被更新的模板取代" in line for line in lines)
 
 
@@ -169,7 +169,7 @@ def test_lateness_comes_from_first_sight_not_file_times(may):
     import os
     path = may.root / "inbox" / "a.xlsx"
     may.filled(U).save(path)
-    status_report(may.root, "specs/shengsi", "2023-05", now=ON_TIME)       # the desk first sees it on time
+    status_report(*objects(may.root, "specs/shengsi", "2023-05"), now=ON_TIME)       # the desk first sees it on time
     os.utime(path, (dt.datetime(2023, 7, 1).timestamp(),) * 2)              # copied or touched later
     summary = run(may, "2023-05", now=dt.datetime(2023, 7, 20))
     assert summary["accepted"] == [U] and summary["late"] == []
@@ -189,14 +189,14 @@ def test_lateness_comes_from_first_sight_not_file_times(may):
 # 6. files of other periods are counted, not listed as findings ------------------------------------
 
 def test_files_of_other_periods_are_one_line_not_a_finding_each(may):
-    generate_templates(may.root, "specs/shengsi", "2023-04", units=may.spec.responsible_units[:5])
+    generate_templates(*objects(may.root, "specs/shengsi", "2023-04"), units=may.spec.responsible_units[:5])
     for unit in may.spec.responsible_units[:5]:
         may.drop_file(may.root / "templates/shengsi/2023-04" / f"{unit}.xlsx", f"四月/{unit}.xlsx")
     summary = run(may, "2023-05")
     assert summary["other_periods"] == {"2023-04": 5}
     findings = master_rows(summary["master"], "校验问题")
     assert len([f for f in findings if f["规则"] == "F006"]) == 1
-    lines = status_report(may.root, "specs/shengsi", "2023-05")
+    lines = status_report(*objects(may.root, "specs/shengsi", "2023-05"))
     assert not any("无法识别" in line for line in lines)
     assert any("另有 5 个其他期次的文件" in line for line in lines)
     assert any("文件属于：2023-04" in line for line in lines)
@@ -299,7 +299,7 @@ def test_a_unit_added_later_is_not_missing_in_an_earlier_period(may):
     project = may.root / "specs/shengsi/projects/02.yaml"
     project.write_text(project.read_text(encoding="utf-8").replace("units: [县委人才办, ", "units: [县气象局, 县委人才办, ", 1),
                        encoding="utf-8")
-    generate_templates(may.root, "specs/shengsi", "2023-10")
+    generate_templates(*objects(may.root, "specs/shengsi", "2023-10"))
     assert (may.root / "templates/shengsi/2023-10/县气象局.xlsx").exists()
     again = run(may, "2023-07")
     assert "县气象局" not in again["missing"] and again["expected"] == before["expected"]

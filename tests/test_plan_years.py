@@ -8,6 +8,7 @@ import openpyxl
 import pytest
 from click.testing import CliRunner
 
+from conftest import objects
 from workbook_tool import demo
 from workbook_tool.cli import main
 from workbook_tool.consolidate import consolidate
@@ -446,7 +447,7 @@ def test_a_year_end_flows_into_next_years_templates(tmp_path):
     rng = random.Random(3)
     done_task = "01-T02"
     for n, period in enumerate(("2023-12", "2024-01")):
-        _spec, p, out_dir, _results = generate_templates(root, "specs/shengsi", period, [unit])
+        _spec, p, out_dir, _results = generate_templates(*objects(root, "specs/shengsi", period), [unit])
         wb = demo.open_template(out_dir / f"{unit}.xlsx")
         demo.fill_correctly(wb, p, rng)
         demo.set_cell(wb, "indicators", "01-I03", "actual", 100.0 + n)
@@ -464,12 +465,12 @@ def test_a_year_end_flows_into_next_years_templates(tmp_path):
         path.parent.mkdir(exist_ok=True)
         wb.save(path)
         demo.set_received(path, dt.datetime(p.next().year, p.next().month, 2, 9))
-        summary = consolidate(root, "specs/shengsi", period)
+        summary = consolidate(*objects(root, "specs/shengsi", period))
         assert unit in summary["accepted"], summary["files"]
     for period, earlier in (("2024-01", 100.0), ("2024-02", 100.0)):
         template = root / "templates" / "shengsi" / period / f"{unit}.xlsx"
         if not template.exists():
-            generate_templates(root, "specs/shengsi", period, [unit])
+            generate_templates(*objects(root, "specs/shengsi", period), [unit])
         rows = {t: dict(demo.rows_of(demo.open_template(template), t)) for t in ("indicators", "tasks")}
         assert rows["indicators"]["01-I03"]["earlier"] == earlier
         assert done_task not in rows["tasks"]

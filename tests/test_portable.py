@@ -15,7 +15,7 @@ from workbook_tool.consolidate import consolidate
 from workbook_tool.desk import DeskError, Period
 from workbook_tool.spec import SpecError, load_spec
 
-from conftest import REPO
+from conftest import REPO, objects
 
 
 def hold_open(monkeypatch, suffix):
@@ -81,7 +81,7 @@ def test_consolidate_over_a_master_or_feedback_held_open_names_it(may, monkeypat
 
 def test_bulletin_over_a_docx_held_open_names_it(may, monkeypatch):
     may.drop(may.filled("县发改局"), "a.xlsx")
-    consolidate(may.root, "specs/shengsi", "2023-05")
+    consolidate(*objects(may.root, "specs/shengsi", "2023-05"))
     hold_open(monkeypatch, "工作简报.docx")
     result = cli(may, "bulletin", "--quarter", "2023Q2")
     assert_names_the_file(result, "工作简报.docx")
@@ -146,11 +146,11 @@ def test_a_second_run_waits_for_the_first_and_a_crash_frees_the_lock(may):
         try:
             assert holder.stdout.readline().strip() == b"held"
             with pytest.raises(DeskError, match="另一个汇总正在运行"):
-                consolidate(may.root, "specs/shengsi", "2023-05")
+                consolidate(*objects(may.root, "specs/shengsi", "2023-05"))
         finally:
             holder.kill()                               # dies holding the lock, as a crashed run would
             holder.wait(timeout=30)
-    assert consolidate(may.root, "specs/shengsi", "2023-05")["expected"] > 0
+    assert consolidate(*objects(may.root, "specs/shengsi", "2023-05"))["expected"] > 0
 
 
 def test_demo_units_fill_in_a_spawned_pool(may, monkeypatch):
@@ -160,5 +160,5 @@ def test_demo_units_fill_in_a_spawned_pool(may, monkeypatch):
     story = demo.simulate_month(may.root, may.spec, Period(2023, 5), random.Random(1), mistakes=True)
     assert story["zip"] and story["eml"] and story["twice"]
     assert set(story["mistakes"].values()) >= {"text", "fullwidth", "nodate", "closed-nodate"}
-    summary = consolidate(may.root, "specs/shengsi", "2023-05")
+    summary = consolidate(*objects(may.root, "specs/shengsi", "2023-05"))
     assert len(summary["rejected"]) == 3 and len(summary["missing"]) == 1

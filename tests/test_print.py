@@ -12,6 +12,7 @@ import openpyxl
 import pytest
 from click.testing import CliRunner
 
+from conftest import objects
 from workbook_tool import cli_zh
 from workbook_tool.cli import main
 from workbook_tool.consolidate import consolidate
@@ -112,7 +113,7 @@ def test_township_tables_say_there_is_nothing_to_fill(may):
 def test_township_template_with_empty_tables_is_accepted(may):
     unit, _empty = _unit_with_empty_tables(may)
     may.drop(may.filled(unit), "town.xlsx")
-    summary = consolidate(may.root, "specs/shengsi", "2023-05")
+    summary = consolidate(*objects(may.root, "specs/shengsi", "2023-05"))
     assert summary["accepted"] == [unit]
 
 
@@ -132,7 +133,7 @@ def rejected(may):
     demo.set_cell(wb, "indicators", key, "actual", "约12亿")
     may.drop(wb, "bad.xlsx", when=dt.datetime(2023, 6, 7, 10))        # Wednesday, after the deadline
     may.drop(may.filled("县发改局"), "good.xlsx")
-    summary = consolidate(may.root, "specs/shengsi", "2023-05")
+    summary = consolidate(*objects(may.root, "specs/shengsi", "2023-05"))
     assert summary["rejected"] == ["县经信局"]
     return may, Path(summary["feedback"][0]), Path(summary["master"])
 

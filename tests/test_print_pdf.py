@@ -12,8 +12,9 @@ import tempfile
 import openpyxl
 import pytest
 
+from conftest import objects
 from workbook_tool import demo
-from workbook_tool.bulletin import make_bulletin
+from workbook_tool.bulletin import Quarter, make_bulletin
 
 from e2e.pdf_read import is_a4, overprinted, read_pdf, squeeze
 
@@ -34,7 +35,7 @@ def printed(tmp_path_factory):
     tables, a feedback workbook, the distribution list and the bulletin of the demo desk."""
     root = tmp_path_factory.mktemp("print") / "desk"
     demo.run_demo(root, echo=lambda *_: None)
-    _spec, _data, bulletin = make_bulletin(root, "specs/shengsi", "2023Q2")
+    _spec, _data, bulletin = make_bulletin(*objects(root, "specs/shengsi", "2023-05")[:2], Quarter.parse("2023Q2"))
     templates = root / "templates/shengsi/2023-06"
     sources = {
         "master": root / "consolidated/shengsi/2023-06/汇总表.xlsx",

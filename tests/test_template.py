@@ -3,6 +3,7 @@ import zipfile
 import openpyxl
 import pytest
 
+from conftest import objects
 from workbook_tool import signing
 from workbook_tool.checks import identify
 from workbook_tool.desk import Period
@@ -28,7 +29,7 @@ def test_every_responsible_unit_gets_a_workbook(may):
 
 
 def test_yunhe_has_three_tables(yunhe_desk):
-    spec, period, out_dir, results = generate_templates(yunhe_desk, "specs/yunhe", "2023-05")
+    spec, period, out_dir, results = generate_templates(*objects(yunhe_desk, "specs/yunhe", "2023-05"))
     wb = openpyxl.load_workbook(out_dir / "县发改局.xlsx")
     assert wb.sheetnames == ["填报说明", "主要指标", "重点任务", "问题销号", "_meta"]
 
@@ -113,7 +114,7 @@ def test_another_key_does_not_verify(may):
 
 def test_generation_is_deterministic(may):
     first = may.template("县经信局").read_bytes()
-    generate_templates(may.root, "specs/shengsi", "2023-05", units=["县经信局"])
+    generate_templates(*objects(may.root, "specs/shengsi", "2023-05"), units=["县经信局"])
     assert may.template("县经信局").read_bytes() == first
 
 
@@ -148,4 +149,4 @@ def test_print_setup(may):
 def test_unknown_unit_option_is_refused(desk):
     from workbook_tool.desk import DeskError
     with pytest.raises(DeskError, match="县不存在局"):
-        generate_templates(desk, "specs/shengsi", "2023-05", units=["县不存在局"])
+        generate_templates(*objects(desk, "specs/shengsi", "2023-05"), units=["县不存在局"])

@@ -23,7 +23,7 @@ from workbook_tool import demo
 from workbook_tool.consolidate import consolidate
 from workbook_tool.desk import Period
 
-from conftest import REPO
+from conftest import REPO, objects
 
 SHIM = REPO.parent / "shared" / "windows" / "bcryptprimitives.c"
 if not SHIM.is_file():
@@ -152,7 +152,7 @@ def test_the_kit_runs_the_monthly_cycle_under_windows_cpython(kit, wine_env, tmp
     code, _, out = run(kit, wine_env, ["workbook-tool.cmd", "consolidate", "--period", "2023-13"])
     assert code == 2 and "13" in out and "不存在" in out          # a usage error's status passes through the .cmd
 
-    on_linux = consolidate(linux, None, "2023-05", jobs=1)
+    on_linux = consolidate(*objects(linux, None, "2023-05"), jobs=1)
     assert on_linux["accepted"] == summary["accepted"] and on_linux["files"] == summary["files"]
     windows_master = sheets(kit / "consolidated/shengsi/2023-05/汇总表.xlsx")
     linux_master = sheets(Path(on_linux["master"]))

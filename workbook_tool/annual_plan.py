@@ -29,7 +29,6 @@ from .inbox import scan
 from .layout import (TABLE_PX, fit_columns, footer, natural_width, page_header, print_setup, row_height)
 from .ledger import Ledger
 from .reader import read_return
-from .spec import load_spec
 from .spec_edit import Change, apply_changes, shown
 from .tables import INPUT, LOCKED, NEW, Column, Table
 from .rows import Row
@@ -337,10 +336,8 @@ def _write_unit_list(wb, spec):
     ws.hide()
 
 
-def generate_plans(root, spec_option, year: int, units=None):
+def generate_plans(desk: Desk, spec, year: int, units=None) -> tuple:
     """Write every lead unit's 年度计划表 for ``year``; → (spec, out_dir, [(unit, path, meta)])."""
-    desk = Desk(root)
-    spec = load_spec(desk.spec_folder(spec_option))
     _check_year(spec, year)
     key = signing.load_key(desk.secret_path)
     out_dir = desk.root / "templates" / spec.code / plan_period(year)
@@ -610,14 +607,9 @@ class PlanResult:
         return count_by_severity(self.findings)
 
 
-def collect_plans(root, spec_option, year: int, now=None) -> PlanResult:
-    desk = Desk(root)
-    folder = desk.spec_folder(spec_option)
-    from .spec_edit import WORKBOOK_NAME, _workbook_backend
-    if not (folder / "county.yaml").is_file() and (folder / WORKBOOK_NAME).is_file() and _workbook_backend() is None:
-        raise DeskError(f"{folder} 中的规格是 {WORKBOOK_NAME}，本版本还不能把年度计划写入 {WORKBOOK_NAME}，未读取任何计划。"
-                        f"请先把规格保存为 YAML（county.yaml 和 projects/），或等待支持 {WORKBOOK_NAME} 的版本。")
-    spec = load_spec(folder)
+def collect_plans(desk: Desk, spec, year: int, now=None) -> PlanResult:
+    """Read the returned plans, check them, write feedback, and write accepted values into the spec."""
+    folder = Path(spec.folder)
     _check_year(spec, year)
     key = signing.load_key(desk.secret_path, create=False)
     if not key:

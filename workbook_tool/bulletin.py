@@ -16,7 +16,6 @@ from .history import spec_for_period
 from .standing import units_data_for
 from .ledger import Ledger
 from .master import overview, table_rows
-from .spec import load_spec
 
 # GB/T 9704 (党政机关公文格式) as the reference for the bulletin's layout. Each face names the
 # font offices install (…_GB2312) and, as its w:altName in the font table, the face Windows ships.
@@ -448,10 +447,8 @@ def column_widths(rows, total_emu, size) -> list:
     return [int(n * emu_per_pt) // 635 * 635 for n in need]
 
 
-def make_bulletin(root, spec_option, quarter_text):
-    desk = Desk(root)
-    spec = load_spec(desk.spec_folder(spec_option))
-    quarter = Quarter.parse(quarter_text)
+def make_bulletin(desk: Desk, spec, quarter: Quarter) -> tuple:
+    """Write the quarter's 工作简报.docx; → (spec, data, path)."""
     data = gather(desk, spec, quarter)
     path = desk.consolidated(spec.code) / str(quarter) / "工作简报.docx"
     write_bulletin(spec, data, path)

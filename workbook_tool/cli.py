@@ -21,12 +21,8 @@ MAX_JOBS = 61        # Windows' limit for a process pool (it waits on at most 63
 
 
 def root_option(fn):
-    @click.option("--root", type=click.Path(file_okay=False), default=".", show_default=True, metavar="DIR",
-                  help="办公桌文件夹（specs/、templates/、inbox/、consolidated/ 所在处）/ desk folder.")
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        return fn(*args, **kwargs)
-    return wrapper
+    return click.option("--root", type=click.Path(file_okay=False), default=".", show_default=True, metavar="DIR",
+                        help="办公桌文件夹（specs/、templates/、inbox/、consolidated/ 所在处）/ desk folder.")(fn)
 
 
 def spec_option(fn):
@@ -34,29 +30,58 @@ def spec_option(fn):
                         help="县规格文件夹，如 specs/shengsi / the county's spec folder.")(fn)
 
 
-def _valid_period(ctx, param, value):
-    """A bad period is a usage error (exit status 2) that says what is wrong with it."""
-    if value is not None:
-        try:
-            Period.parse(value)
-        except DeskError as exc:
-            raise click.BadParameter(str(exc), ctx, param) from None
-    return value
+def on_desk(fn):
+    """--spec and --root for a command that works on a county's desk: it gets the Desk and the Spec,
+    built here once (a spec with problems ends the command with every problem listed)."""
+    @spec_option
+    @root_option
+    @functools.wraps(fn)
+    def wrapper(*args, spec_path=None, root=".", **kwargs):
+        desk = Desk(root)
+        return fn(*args, desk=desk, spec=load_spec(desk.spec_folder(spec_path)), **kwargs)
+    return friendly(wrapper)
 
 
-def _valid_quarter(ctx, param, value):
-    from .bulletin import Quarter
-    if value is not None:
+class PeriodType(click.ParamType):
+    """YYYY-MM → Period; a malformed period (2023-13, 202305) is a usage error (exit status 2)."""
+
+    name = "period"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, Period):
+            return value
         try:
-            Quarter.parse(value)
+            return Period.parse(value)
         except DeskError as exc:
-            raise click.BadParameter(str(exc), ctx, param) from None
-    return value
+            self.fail(str(exc), param, ctx)
+
+
+class QuarterType(click.ParamType):
+    """YYYYQn → Quarter (a usage error when malformed)."""
+
+    name = "quarter"
+
+    def convert(self, value, param, ctx):
+        from .bulletin import Quarter
+        if isinstance(value, Quarter):
+            return value
+        try:
+            return Quarter.parse(value)
+        except DeskError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 def period_option(fn):
-    return click.option("--period", required=True, metavar="YYYY-MM", callback=_valid_period,
+    return click.option("--period", required=True, metavar="YYYY-MM", type=PeriodType(),
                         help="报送期次，如 2023-05 / reporting period.")(fn)
+
+
+def _debugging() -> bool:
+    """--debug (or WORKBOOK_TOOL_DEBUG=1): an internal error shows its traceback, for the developers."""
+    if os.environ.get("WORKBOOK_TOOL_DEBUG", "") not in ("", "0"):
+        return True
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx and ctx.find_root().params.get("debug"))
 
 
 def friendly(fn):
@@ -84,6 +109,8 @@ def friendly(fn):
             click.echo("已中断。", err=True)
             sys.exit(130)
         except Exception as exc:  # the last line of defence: no traceback reaches the office
+            if _debugging():
+                raise
             click.echo(f"程序内部错误（{type(exc).__name__}: {exc}）。请把本条信息发给技术支持。", err=True)
             sys.exit(1)
     return wrapper
@@ -131,7 +158,9 @@ def system_problem(exc) -> str:
 
 @click.group(cls=cli_zh.Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="workbook-tool")
-def main():
+@click.option("--debug", is_flag=True, envvar="WORKBOOK_TOOL_DEBUG",
+              help="内部错误时显示完整的错误信息（供技术支持）/ show the traceback of an internal error.")
+def main(debug):
     """十项重大工程进度表：生成锁定模板、汇总报回文件。
 
     Progress-table templates and consolidation for a county's ten major projects.
@@ -158,14 +187,11 @@ def init(county, root):
 
 
 @main.command("check-spec")
-@spec_option
 @click.option("--json", "as_json", is_flag=True, help="输出规范化后的规格 JSON / print the normalised spec as JSON.")
-@root_option
-@friendly
-def check_spec(spec_path, as_json, root):
+@on_desk
+def check_spec(desk, spec, as_json):
     """检查规格文件，列出全部问题 / validate a county's spec and summarise it."""
     from .workflow import spec_summary, spec_warnings
-    spec = load_spec(Desk(root).spec_folder(spec_path))
     if as_json:
         echo_json(spec_as_json(spec))
         return
@@ -179,12 +205,10 @@ def check_spec(spec_path, as_json, root):
 
 
 @main.command("export-spec")
-@spec_option
 @click.option("--out", "out_path", required=True, metavar="FILE.xlsx", type=click.Path(dir_okay=False),
               help="写出的工作簿，如 规格-嵊泗.xlsx / the workbook to write.")
-@root_option
-@friendly
-def export_spec_command(spec_path, out_path, root):
+@on_desk
+def export_spec_command(desk, spec, out_path):
     """把整个规格导出为一个工作簿（规格.xlsx）/ write the whole spec as one workbook.
 
     \b
@@ -192,7 +216,6 @@ def export_spec_command(spec_path, out_path, root):
     （移走 county.yaml 和 projects/），之后各命令都从它读取规格。
     """
     from .spec.export import export_spec
-    spec = load_spec(Desk(root).spec_folder(spec_path))
     path = export_spec(spec, Path(out_path))
     click.echo(f"已导出{spec.county}的规格（{len(spec.projects)} 项工程，{len(spec.units)} 个单位）：{path}")
     if (path.parent / "county.yaml").is_file():
@@ -201,7 +224,6 @@ def export_spec_command(spec_path, out_path, root):
 
 
 @main.command()
-@spec_option
 @period_option
 @click.option("--units", "units", multiple=True, metavar="NAME",
               help="只为这些单位生成（可重复）/ only these units (repeatable).")
@@ -209,33 +231,32 @@ def export_spec_command(spec_path, out_path, root):
 @click.option("--send", is_flag=True, help="写好后通过 mail.yaml 配置的服务器发出 / send them (implies --mail).")
 @click.option("--new-key", is_flag=True,
               help="启用新的签名密钥，此前下发的模板全部作废 / start over with a new signing key.")
-@root_option
-@friendly
-def generate(spec_path, period, units, mail, send, new_key, root):
+@on_desk
+def generate(desk, spec, period, units, mail, send, new_key):
     """为每个责任单位生成锁定模板和分发清单 / write one locked template per unit."""
     from .workflow import generate_templates
     if new_key:
         click.echo("警告：已启用新的签名密钥。此前下发的所有模板都将无法通过签名校验（F004），"
                    "请重新生成并下发本期全部模板；旧密钥文件已改名保留在原处。", err=True)
-    spec, period_obj, out_dir, results = generate_templates(root, spec_path, period, units, new_key=new_key)
-    click.echo(f"已生成 {len(results)} 个单位的模板（{spec.county} {period_obj.label}）：{out_dir}")
+    spec, period, out_dir, results = generate_templates(desk, spec, period, units, new_key=new_key)
+    click.echo(f"已生成 {len(results)} 个单位的模板（{spec.county} {period.label}）：{out_dir}")
     click.echo(f"分发清单：{out_dir / '分发清单.xlsx'}")
-    for line in spec.year_warnings(period_obj.year):
+    for line in spec.year_warnings(period.year):
         click.echo(f"提醒：{line}", err=True)
     if mail or send:
         from .mail import mail_for_templates
-        written, skipped = mail_for_templates(root, spec_path, period, results)
-        _report_mail(root, spec_path, period, written, skipped, send)
+        written, skipped = mail_for_templates(desk, spec, period, results)
+        _report_mail(desk, spec, period, written, skipped, send)
 
 
-def _report_mail(root, spec_path, period, written, skipped, send):
+def _report_mail(desk, spec, period, written, skipped, send):
     if written:
         click.echo(f"已写好 {len(written)} 封邮件：{written[0].path.parent}")
     for unit, reason in skipped:
         click.echo(f"  未写邮件：{unit}（{reason}）")
     if send and written:
         from .mail import send_outbox
-        results = send_outbox(root, spec_path, period, written)
+        results = send_outbox(desk, spec, period, written)
         for out, text, _ok in results:
             click.echo(f"  {out.unit}：{text}")
         failed = [r for r in results if not r[2] and not r[1].startswith("已发送过")]
@@ -245,22 +266,19 @@ def _report_mail(root, spec_path, period, written, skipped, send):
 
 
 @main.command()
-@spec_option
 @period_option
 @click.option("--send", is_flag=True, help="写好后发出 / send them through the configured server.")
-@root_option
-@friendly
-def remind(spec_path, period, send, root):
+@on_desk
+def remind(desk, spec, period, send):
     """给退回和未报的单位写（并发出）邮件 / mail feedback to rejected units and reminders to missing ones."""
     from .mail import remind as make
-    written, skipped = make(root, spec_path, period)
+    written, skipped = make(desk, spec, period)
     if not written and not skipped:
         click.echo("没有需要退回或催报的单位。")
-    _report_mail(root, spec_path, period, written, skipped, send)
+    _report_mail(desk, spec, period, written, skipped, send)
 
 
 @main.command()
-@spec_option
 @period_option
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出汇总结果 / print the summary as one JSON object.")
 @click.option("--jobs", type=click.IntRange(1, MAX_JOBS), default=None,
@@ -269,9 +287,8 @@ def remind(spec_path, period, send, root):
               help="另从 maildir 文件夹或 mbox 文件读取报回邮件 / also read returns from a maildir or mbox.")
 @click.option("--allow-empty", is_flag=True,
               help="inbox/ 为空时也汇总（会清空本期结果）/ consolidate even an empty inbox (clears the period).")
-@root_option
-@friendly
-def consolidate(spec_path, period, as_json, jobs, mailbox, allow_empty, root):
+@on_desk
+def consolidate(desk, spec, period, as_json, jobs, mailbox, allow_empty):
     """识别、校验、合并 inbox/ 中的报回文件，写出县汇总表 / consolidate the inbox."""
     from .consolidate import consolidate as run
     show = not as_json and sys.stderr.isatty()
@@ -280,8 +297,10 @@ def consolidate(spec_path, period, as_json, jobs, mailbox, allow_empty, root):
         if show:
             click.echo(f"\r已读取 {n} 个文件……", nl=False, err=True)
 
-    result = run(root, spec_path, period, progress=progress, jobs=jobs or min(os.cpu_count() or 1, MAX_JOBS),
-                 mailbox=mailbox, allow_empty=allow_empty)
+    if mailbox is not None:
+        desk = desk.with_mailbox(mailbox)
+    result = run(desk, spec, period, progress=progress, jobs=jobs or min(os.cpu_count() or 1, MAX_JOBS),
+                 allow_empty=allow_empty)
     if show:
         click.echo("", err=True)
     if as_json:
@@ -341,29 +360,25 @@ def demo(folder):
 
 
 @main.command()
-@spec_option
-@click.option("--quarter", required=True, metavar="YYYYQn", callback=_valid_quarter,
+@click.option("--quarter", required=True, metavar="YYYYQn", type=QuarterType(),
               help="季度，如 2023Q2 / quarter.")
-@root_option
-@friendly
-def bulletin(spec_path, quarter, root):
+@on_desk
+def bulletin(desk, spec, quarter):
     """生成季度工作简报（晾晒四张进度表）/ write the quarterly bulletin (.docx)."""
     from .bulletin import make_bulletin, sentences
-    spec, data, path = make_bulletin(root, spec_path, quarter)
+    spec, data, path = make_bulletin(desk, spec, quarter)
     click.echo(f"{data.quarter.label}工作简报（数据截至{data.period.label}）：{path}")
     for line in sentences(spec, data):
         click.echo("  " + line)
 
 
 @main.command()
-@spec_option
 @click.option("--year", required=True, type=click.IntRange(2000, 2100), metavar="YYYY",
               help="计划年度，如 2024 / plan year.")
 @click.option("--collect", is_flag=True,
               help="汇总 inbox/ 中报回的年度计划表并写入规格 / collect returned plans into the spec.")
-@root_option
-@friendly
-def plan(spec_path, year, collect, root):
+@on_desk
+def plan(desk, spec, year, collect):
     """年度计划：给牵头单位生成年度计划表，或汇总报回的计划写入规格 / annual plans: issue or collect.
 
     \b
@@ -372,26 +387,24 @@ def plan(spec_path, year, collect, root):
     """
     from .annual_plan import collect_plans, generate_plans, report_lines
     if not collect:
-        spec, out_dir, results = generate_plans(root, spec_path, year)
+        spec, out_dir, results = generate_plans(desk, spec, year)
         click.echo(f"已生成 {len(results)} 个牵头单位的 {year} 年度计划表（{spec.county}）：{out_dir}")
         click.echo("请发给各牵头单位；报回的文件放进 inbox/ 后运行："
                    f"workbook-tool plan --year {year} --collect")
         return
-    result = collect_plans(root, spec_path, year)
+    result = collect_plans(desk, spec, year)
     for line in report_lines(result):
         click.echo(line)
     click.echo(f"计划汇总报告：{result.report}")
 
 
 @main.command()
-@spec_option
 @period_option
-@root_option
-@friendly
-def status(spec_path, period, root):
+@on_desk
+def status(desk, spec, period):
     """查看本期报送情况（不写汇总表）/ who has returned, who has not, open findings."""
     from .workflow import status_report
-    for line in status_report(root, spec_path, period):
+    for line in status_report(desk, spec, period):
         click.echo(line)
 
 

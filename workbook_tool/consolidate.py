@@ -11,6 +11,7 @@ import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Optional
 
 from . import history, signing
 from .checks import check_history, check_return, identify
@@ -20,7 +21,7 @@ from .inbox import has_entries, scan, scan_mailbox
 from .ledger import (Ledger, backup_ledger, check_key, check_ledger, period_has_results, record_fingerprint,
                      stored_fingerprint)
 from .reader import read_return
-from .spec import load_spec
+from .spec import Spec
 from .standing import units_data_for
 from .tables import TABLES
 from .feedback import write_feedback
@@ -63,26 +64,19 @@ class FileEntry:
                 "period": self.period}
 
 
-def consolidate(root, spec_option, period_text, progress=None, jobs=1, mailbox=None, now=None,
-                allow_empty=False) -> "RunResult":
-    """Run the whole stage; return the summary (the --json object).
+def consolidate(desk: Desk, spec: Spec, period: Period, progress: Optional[Callable] = None, jobs: int = 1,
+                now: Optional[dt.datetime] = None, allow_empty: bool = False) -> "RunResult":
+    """Run the whole stage; return what it decided (the summary, the --json object, and the findings).
 
-    ``now``: the time this desk sees the inbox (first-seen times of new files); the clock by default.
+    ``desk.mailbox``, when set, is read besides inbox/. ``now``: the time this desk sees the inbox
+    (first-seen times of new files); the clock by default.
     """
-    desk = Desk(root)
-    spec = load_spec(desk.spec_folder(spec_option))
-    period = Period.parse(period_text)
     check_period(spec, period)
     key = signing.load_key(desk.secret_path, create=False)
     if not key:
         raise DeskError("找不到签名密钥（.workbook-tool-secret 或环境变量 WORKBOOK_TOOL_SECRET）。"
                         "请在生成模板的同一办公桌上运行汇总。")
     out_dir = desk.consolidated(spec.code, period)
-    if mailbox is not None:
-        mailbox = Path(mailbox)
-        if not (mailbox.is_file() or (mailbox / "cur").is_dir()):
-            raise DeskError(f"{mailbox} 不是 mbox 文件或 maildir 文件夹（应含 cur/、new/）。")
-        desk = Desk(root, mailbox=mailbox)
     _refuse_before_touching(desk, spec, period, key, allow_empty)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with _RunLock(desk.consolidated(spec.code) / ".lock"):

@@ -348,7 +348,8 @@ def _file(unit):
 def run_demo(target, echo=print) -> dict:
     """Scaffold a desk, run two monthly cycles, return the last summary."""
     from .consolidate import consolidate
-    from .desk import DeskError
+    from .desk import Desk, DeskError, Period
+    from .spec import load_spec
     from .workflow import generate_templates, init_desk
     target = Path(target)
     if target.exists() and any(target.iterdir()):
@@ -359,7 +360,9 @@ def run_demo(target, echo=print) -> dict:
     rng = random.Random(2023)
     summaries = []
     for period_text, mistakes in (("2023-05", True), ("2023-06", False)):
-        spec, period, out_dir, results = generate_templates(target, "specs/shengsi", period_text)
+        desk = Desk(target)
+        spec = load_spec(desk.spec_folder("specs/shengsi"))
+        spec, period, out_dir, results = generate_templates(desk, spec, Period.parse(period_text))
         echo(f"[{period.label}] 已生成 {len(results)} 个单位的模板：{out_dir}")
         story = simulate_month(target, spec, period, rng, mistakes)
         echo(f"[{period.label}] 模拟各单位填报：{len(spec.responsible_units) - len(story['silent'])} 个单位报回，"
@@ -369,7 +372,7 @@ def run_demo(target, echo=print) -> dict:
              + (f"；报送两次：{story['twice']}" if story["twice"] else "")
              + (f"；存为 .xls：{story['xls']}" if story["xls"] else "")
              + (f"；压缩包：{story['zip']}；邮件：{story['eml']}" if story["zip"] else ""))
-        summary = consolidate(target, "specs/shengsi", period_text).summary
+        summary = consolidate(desk, spec, period).summary
         summaries.append(summary)
         echo(f"[{period.label}] 汇总：采用 {len(summary['accepted'])}，退回 {len(summary['rejected'])}"
              f"（{'、'.join(summary['rejected']) or '无'}），未报 {len(summary['missing'])}"

@@ -121,6 +121,13 @@ class Desk:
         self.root = Path(root)
         self.mailbox = mailbox        # an extra mbox file or maildir folder to read returns from
 
+    def with_mailbox(self, mailbox) -> "Desk":
+        """This desk, also reading returns from an mbox file or a maildir folder."""
+        mailbox = Path(mailbox)
+        if not (mailbox.is_file() or (mailbox / "cur").is_dir()):
+            raise DeskError(f"{mailbox} 不是 mbox 文件或 maildir 文件夹（应含 cur/、new/）。")
+        return Desk(self.root, mailbox=mailbox)
+
     @property
     def inbox(self) -> Path:
         return self.root / "inbox"

@@ -21,7 +21,6 @@ import yaml
 
 from .desk import Desk, DeskError, Period, read_text, write_file
 from .ledger import Ledger
-from .spec import load_spec
 from .template import safe_filename
 
 PASSWORD_ENV = "WORKBOOK_TOOL_SMTP_PASSWORD"
@@ -244,22 +243,16 @@ def _connect(config):
     return server
 
 
-def mail_for_templates(root, spec_option, period_text, results):
-    desk = Desk(root)
-    spec = load_spec(desk.spec_folder(spec_option))
-    period = Period.parse(period_text)
+def mail_for_templates(desk: Desk, spec, period: Period, results) -> tuple:
+    """The .eml files that carry each unit its template; → (written, skipped)."""
     return write_outbox(desk, spec, period, [(unit, "template", path) for unit, path, _m, _r in results])
 
 
-def remind(root, spec_option, period_text):
-    desk = Desk(root)
-    spec = load_spec(desk.spec_folder(spec_option))
-    period = Period.parse(period_text)
+def remind(desk: Desk, spec, period: Period) -> tuple:
+    """Feedback to rejected units and reminders to missing ones, as .eml files; → (written, skipped)."""
     return write_outbox(desk, spec, period, remind_plan(desk, spec, period))
 
 
-def send_outbox(root, spec_option, period_text, messages, connect=None):
-    desk = Desk(root)
-    spec = load_spec(desk.spec_folder(spec_option))
-    return send(desk, spec, Period.parse(period_text), messages, connect)
+def send_outbox(desk: Desk, spec, period: Period, messages, connect=None) -> list:
+    return send(desk, spec, period, messages, connect)
 

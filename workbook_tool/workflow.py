@@ -10,7 +10,7 @@ from . import history, signing
 from .desk import Desk, DeskError, Period, check_period
 from .ledger import (check_key, check_ledger, issued_before, open_ledger, record_fingerprint,
                      stored_fingerprint)
-from .spec import load_spec
+from .spec import Spec
 from .tables import TABLES
 from .standing import earlier_years
 from .carry import unit_rows
@@ -94,10 +94,10 @@ def _some(names, shown=5) -> str:
     return "、".join(names[:shown]) + (" 等" if len(names) > shown else "")
 
 
-def generate_templates(root, spec_option, period_text, units=None, new_key=False):
-    desk = Desk(root)
-    spec = load_spec(desk.spec_folder(spec_option))
-    period = Period.parse(period_text)
+def generate_templates(desk: Desk, spec: Spec, period: Period, units=None, new_key: bool = False) -> tuple:
+    """Write the period's templates (all units, or ``units``) and the 分发清单; record them in the ledger.
+
+    → (spec, period, out_dir, [(unit, path, meta, rows)])."""
     check_period(spec, period)
     if units:
         unknown = []
@@ -121,7 +121,7 @@ def generate_templates(root, spec_option, period_text, units=None, new_key=False
             record_fingerprint(ledger, signing.fingerprint(key))
             for unit, path, meta, _rows in results:
                 ledger.record_issued(spec.code, str(period), unit, meta["nonce"], path.name)
-            history.record(ledger, spec, period, desk.spec_folder(spec_option))
+            history.record(ledger, spec, period, Path(spec.folder))
         if units:
             # the list keeps every unit issued a template this period, not just those regenerated now
             issued = ledger.issued_units(spec.code, str(period))
@@ -159,16 +159,13 @@ def signing_key_for_generate(desk, code, new_key=False) -> bytes:
     return key
 
 
-def status_report(root, spec_option, period_text, now=None) -> list:
+def status_report(desk: Desk, spec: Spec, period: Period, now=None) -> list:
     """Lines saying who has returned, who has not, and why a return cannot be used.
 
     Writes nothing but the first-seen times of files new to the desk (their received time).
     """
     from .consolidate import _RunLock, assess, recover_outputs
     from .findings import ERROR
-    desk = Desk(root)
-    spec = load_spec(desk.spec_folder(spec_option))
-    period = Period.parse(period_text)
     check_period(spec, period)
     key = signing.load_key(desk.secret_path, create=False)
     if not key:
