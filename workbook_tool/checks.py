@@ -16,7 +16,7 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 from . import signing
 from .findings import Finding
 from .rows import Row
-from .tables import FORMULA, TABLES, indicator_row_rate, investment_rate, light
+from .tables import FORMULA, TABLES
 from .template import FIRST_DATA_ROW
 from .values import canon
 
@@ -233,7 +233,7 @@ def _deleted_row(table, record, unit) -> Finding:
     """A template row that is gone: an open problem (X007, named by its number) or any other row."""
     v = record.get("v", {})
     r = int(record["r"])
-    if table.key == "problems" and record.get("kind") != "blank":
+    if table.deleted_code == "X007" and record.get("kind") != "blank":
         return Finding("X007", unit=unit, sheet=table.sheet, row=r, seen=v.get("code") or record["k"],
                        detail=v.get("description", ""))
     return Finding("S003", unit=unit, sheet=table.sheet, cell=f"A{r}", row=r,
@@ -265,31 +265,19 @@ def _expected_growth(row, old, period) -> float:
 
 
 def _history_row(table, row, old_row, period, unit):
-    v = row.values
-    old = old_row.values
+    if table.history_checks is None:
+        return
     growth = 2 * _expected_growth(row, old_row, period)   # a jump: more than twice what time predicts
+    yield from table.history_checks(row, old_row, growth, _locator(table, row, unit, table.sheet))
 
+
+def _locator(table, row, unit, sheet):
+    """at(column key, **finding fields) → a Finding at that column of ``row``."""
     def at(key, **kw):
         c = table.index(key)
         return Finding(cell=xl_rowcol_to_cell(row.excel_row - 1, c), column=table.columns[c].header,
-                       sheet=table.sheet, unit=unit, row=row.excel_row, **kw)
-
-    if table.key == "indicators" and row.extra.get("kind") == "cumulative":
-        actual, before = v.get("actual"), old.get("actual")
-        if isinstance(before, (int, float)) and actual is not None:
-            if actual < before - 1e-9:
-                yield at("actual", code="X004", seen=f"{actual:g}", expected=f"{before:g}")
-            elif before > 0 and actual > growth * before:
-                yield at("actual", code="X005", seen=f"{actual:g}",
-                         detail=f"累计值从上期的 {before:g} 跳到 {actual:g}，远超序时进度的增长。")
-    elif table.key == "projects":
-        invested, before, total = v.get("invested"), old.get("invested"), v.get("total")
-        if isinstance(before, (int, float)) and invested is not None:
-            if invested < before - 1e-9:
-                yield at("invested", code="X004", seen=f"{invested:g}", expected=f"{before:g}")
-            elif before > 0 and invested > growth * before and not (total and invested > total):
-                yield at("invested", code="X005", seen=f"{invested:g}",
-                         detail=f"本年累计完成投资从上期的 {before:g} 万元跳到 {invested:g} 万元，远超序时进度的增长。")
+                       sheet=sheet, unit=unit, row=row.excel_row, **kw)
+    return at
 
 
 def _with_unit(f, unit):
@@ -391,7 +379,7 @@ def _check_row(table, record, cells, spec, period, unit, sheet, external=frozens
             findings.append(Finding("V004", detail=detail, **where(c)))
     row = Row(table.key, record["k"], int(record["p"]), kind, unit, str(period), values,
               dict(record.get("x", {})), excel_row=r)
-    _compute(table, row, spec)
+    recompute(table, row, spec)
     return row, raw, findings
 
 
@@ -405,56 +393,11 @@ def _comparable(cell, col):
 
 
 def recompute(table, row, spec):
-    """Fill a row's formula values (rate, 序时进度, light) from its inputs and its period's schedule."""
-    _compute(table, row, spec)
-
-
-def _compute(table, row, spec):
-    """Formulas recomputed in Python: never trust cached results in returns."""
-    v = row.values
-    if table.key == "indicators":
-        rate = indicator_row_rate(v, row.extra.get("direction"), row.extra.get("kind"))
-        schedule = row.extra.get("schedule", 1.0)
-        v["rate"] = rate
-        v["schedule"] = schedule
-        v["light"] = light(rate, schedule, spec.yellow) if rate is not None else ""
-    elif table.key == "projects":
-        v["rate"] = investment_rate(v.get("invested"), v.get("plan"))
+    """Fill a row's formula values (rate, 序时进度, light) from its inputs: never trust cached results."""
+    if table.compute is not None:
+        table.compute(row, spec)
 
 
 def _cross_checks(table, row, spec, period, unit, sheet):
-    v = row.values
-    r = row.excel_row
-
-    def at(key, **kw):
-        c = table.index(key)
-        return Finding(cell=xl_rowcol_to_cell(r - 1, c), column=table.columns[c].header, sheet=sheet,
-                       unit=unit, row=r, **kw)
-
-    end = period.end.isoformat()
-    if table.key == "indicators":
-        if v.get("light") in ("黄", "红") and not v.get("note"):
-            yield at("note", code="X006", seen=v["light"])
-    elif table.key == "tasks":
-        if v.get("state") == "已完成" and not v.get("done"):
-            yield at("done", code="X001")
-        if v.get("done") and v["done"] > end:
-            yield at("done", code="X008", seen=v["done"], expected=end)
-    elif table.key == "problems":
-        if v.get("state") == "已销号" and (not v.get("closed") or v["closed"] > end):
-            yield at("closed", code="X002", seen=v.get("closed") or "", expected=end)
-        elif v.get("closed") and v["closed"] > end:
-            yield at("closed", code="X008", seen=v["closed"], expected=end)
-        if v.get("raised") and v["raised"] > end:
-            yield at("raised", code="X008", seen=v["raised"], expected=end)
-    elif table.key == "projects":
-        invested, total, plan = v.get("invested"), v.get("total"), v.get("plan")
-        if invested is not None and total and invested > total + 1e-9:
-            yield at("invested", code="X003", seen=f"{invested:g}", expected=f"{total:g}")
-        elif invested is not None and plan and invested > 3 * plan:
-            yield at("invested", code="X005", seen=f"{invested:g}",
-                     detail=f"本年累计完成投资 {invested:g} 万元是年度计划 {plan:g} 万元的 {invested / plan:.1f} 倍。")
-        if v.get("state") in ("在建", "竣工") and not v.get("started"):
-            yield at("started", code="X009", seen=v["state"])
-        if v.get("started") and v["started"] > end:
-            yield at("started", code="X008", seen=v["started"], expected=end)
+    if table.cross_checks is not None:
+        yield from table.cross_checks(row, period, _locator(table, row, unit, sheet))

@@ -287,7 +287,7 @@ def _write_table(wb, fmt, spec, period, table, rows):
     last = max(2, 1 + len(rows))
     ws.autofilter(1, 0, last, n - 1)
     ws.freeze_panes(2, 3)
-    if table.key == "indicators":
+    if "light" in table.keys:
         c = [k for k, _h, _w in cols].index("light")
         for text, f in (("红", fmt.red), ("黄", fmt.yellow), ("绿", fmt.green)):
             ws.conditional_format(2, c, last, c, {"type": "cell", "criteria": "==", "value": f'"{text}"',

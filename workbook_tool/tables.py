@@ -6,6 +6,8 @@ Templates, checks, feedback and the master all read these definitions.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable, Optional
+
 
 # column modes
 LOCKED = "locked"          # written from the spec, never edited by the unit
@@ -44,6 +46,14 @@ class Table:
     columns: tuple
     addable: bool = False      # units may add rows in pre-provisioned blank rows
     required_new: tuple = field(default=())  # required on an added row that is used
+    # -- what this table does besides its columns: a new table defines these here, nowhere else --
+    compute: Optional[Callable] = None         # (row, spec): fill the row's formula values (never trust a return)
+    formulas: Optional[Callable] = None        # (col, row, ref) → (formula text, cached value) in a template
+    cross_checks: Optional[Callable] = None    # (row, period, at) → findings within one row
+    history_checks: Optional[Callable] = None  # (row, old row, growth, at) → findings against the last state
+    overdue: tuple = ()                        # (date column, finished state): rows past due shown red
+    lagging: str = ""                          # a state value shown red (滞后)
+    deleted_code: str = "S003"                 # the rule a template row deleted by the unit breaks
 
     def column(self, key: str) -> Column:
         for col in self.columns:
@@ -85,6 +95,10 @@ INDICATORS = Table(
         _c("units", "责任单位", width=16),
         _c("note", "情况说明", "text", INPUT, width=30, max_length=500),
     ),
+    compute=lambda row, spec: _indicator_compute(row, spec),
+    formulas=lambda col, row, ref: _indicator_formula(col, row, ref),
+    cross_checks=lambda row, period, at: _indicator_cross(row, period, at),
+    history_checks=lambda row, old, growth, at: _cumulative_history(row, old, growth, at, "actual", ""),
 )
 
 TASKS = Table(
@@ -101,6 +115,9 @@ TASKS = Table(
         _c("done", "实际完成时间", "date", INPUT, width=12),
         _c("issues", "存在问题", "text", INPUT, width=24, max_length=500),
     ),
+    cross_checks=lambda row, period, at: _task_cross(row, period, at),
+    overdue=("due", "已完成"),
+    lagging="滞后",
 )
 
 PROJECTS = Table(
@@ -122,6 +139,10 @@ PROJECTS = Table(
     ),
     addable=True,
     required_new=("name", "total", "plan"),
+    compute=lambda row, spec: _project_compute(row),
+    formulas=lambda col, row, ref: _project_formula(col, row, ref),
+    cross_checks=lambda row, period, at: _project_cross(row, period, at),
+    history_checks=lambda row, old, growth, at: _cumulative_history(row, old, growth, at, "invested", "万元"),
 )
 
 PROBLEMS = Table(
@@ -140,6 +161,9 @@ PROBLEMS = Table(
     ),
     addable=True,
     required_new=("description", "raised", "due"),
+    cross_checks=lambda row, period, at: _problem_cross(row, period, at),
+    overdue=("due", "已销号"),
+    deleted_code="X007",
 )
 
 TABLES = {t.key: t for t in (INDICATORS, TASKS, PROJECTS, PROBLEMS)}
@@ -190,3 +214,112 @@ def investment_rate(invested, plan):
     if invested is None or not plan:
         return None
     return invested / plan
+
+
+# -- per-table behaviour (attached to the definitions above) -------------------------------------
+
+def _indicator_compute(row, spec) -> None:
+    v = row.values
+    rate = indicator_row_rate(v, row.extra.get("direction"), row.extra.get("kind"))
+    schedule = row.extra.get("schedule", 1.0)
+    v["rate"] = rate
+    v["schedule"] = schedule
+    v["light"] = light(rate, schedule, spec.yellow) if rate is not None else ""
+
+
+def _project_compute(row) -> None:
+    v = row.values
+    v["rate"] = investment_rate(v.get("invested"), v.get("plan"))
+
+
+def _guarded(text: str) -> str:
+    """Text typed into a number cell (or a bad plan) leaves the cell empty, never #VALUE!."""
+    return f'=IFERROR({text},"")'
+
+
+def _indicator_formula(col, row, ref) -> tuple:
+    rate = indicator_row_rate(row.values, row.extra.get("direction"), row.extra.get("kind"))
+    schedule = row.extra.get("schedule", 1.0)
+    if col.key == "rate":
+        a, t = ref("actual"), ref("annual")
+        if row.extra.get("kind") == "plan_cumulative":
+            e, g = ref("earlier"), ref("target")
+            text = f'IF(AND(ISNUMBER({a}),ISNUMBER({g})),IF({g}=0,"",(N({e})+{a})/{g}),"")'
+        elif row.extra.get("direction") == "lower":
+            text = f'IF(AND(ISNUMBER({a}),ISNUMBER({t})),IF({t}=0,"",IF({a}<=0,1,{t}/{a})),"")'
+        else:
+            text = f'IF(AND(ISNUMBER({a}),ISNUMBER({t})),IF({t}=0,"",{a}/{t}),"")'
+        return _guarded(text), "" if rate is None else rate
+    if col.key == "schedule":
+        return f"={schedule:.6g}", schedule
+    if col.key == "light":
+        y = row.extra.get("yellow", 10) / 100
+        rt, sc = ref("rate"), ref("schedule")
+        text = (f'IF(NOT(ISNUMBER({rt})),"",IF({rt}>={sc}-0.0000001,"绿",'
+                f'IF({rt}>={sc}-{y:.6g}-0.0000001,"黄","红")))')
+        return _guarded(text), light(rate, schedule, row.extra.get("yellow", 10))
+    raise KeyError(col.key)
+
+
+def _project_formula(col, row, ref) -> tuple:
+    if col.key != "rate":
+        raise KeyError(col.key)
+    inv, plan = row.values.get("invested"), row.values.get("plan")
+    rate = investment_rate(inv if isinstance(inv, (int, float)) else None,
+                           plan if isinstance(plan, (int, float)) else None)
+    i, p = ref("invested"), ref("plan")
+    return _guarded(f'IF(AND(ISNUMBER({i}),ISNUMBER({p})),IF({p}=0,"",{i}/{p}),"")'), "" if rate is None else rate
+
+
+def _indicator_cross(row, period, at):
+    v = row.values
+    if v.get("light") in ("黄", "红") and not v.get("note"):
+        yield at("note", code="X006", seen=v["light"])
+
+
+def _task_cross(row, period, at):
+    v, end = row.values, period.end.isoformat()
+    if v.get("state") == "已完成" and not v.get("done"):
+        yield at("done", code="X001")
+    if v.get("done") and v["done"] > end:
+        yield at("done", code="X008", seen=v["done"], expected=end)
+
+
+def _problem_cross(row, period, at):
+    v, end = row.values, period.end.isoformat()
+    if v.get("state") == "已销号" and (not v.get("closed") or v["closed"] > end):
+        yield at("closed", code="X002", seen=v.get("closed") or "", expected=end)
+    elif v.get("closed") and v["closed"] > end:
+        yield at("closed", code="X008", seen=v["closed"], expected=end)
+    if v.get("raised") and v["raised"] > end:
+        yield at("raised", code="X008", seen=v["raised"], expected=end)
+
+
+def _project_cross(row, period, at):
+    v, end = row.values, period.end.isoformat()
+    invested, total, plan = v.get("invested"), v.get("total"), v.get("plan")
+    if invested is not None and total and invested > total + 1e-9:
+        yield at("invested", code="X003", seen=f"{invested:g}", expected=f"{total:g}")
+    elif invested is not None and plan and invested > 3 * plan:
+        yield at("invested", code="X005", seen=f"{invested:g}",
+                 detail=f"本年累计完成投资 {invested:g} 万元是年度计划 {plan:g} 万元的 {invested / plan:.1f} 倍。")
+    if v.get("state") in ("在建", "竣工") and not v.get("started"):
+        yield at("started", code="X009", seen=v["state"])
+    if v.get("started") and v["started"] > end:
+        yield at("started", code="X008", seen=v["started"], expected=end)
+
+
+def _cumulative_history(row, old_row, growth, at, key, measure):
+    """A year-to-date value may not go down, and a jump beyond what time explains is a warning."""
+    if key == "actual" and row.extra.get("kind") != "cumulative":
+        return
+    value, before = row.values.get(key), old_row.values.get(key)
+    if not isinstance(before, (int, float)) or value is None:
+        return
+    total = row.values.get("total")
+    if value < before - 1e-9:
+        yield at(key, code="X004", seen=f"{value:g}", expected=f"{before:g}")
+    elif before > 0 and value > growth * before and not (total and value > total):
+        what = "本年累计完成投资" if key == "invested" else "累计值"
+        yield at(key, code="X005", seen=f"{value:g}",
+                 detail=f"{what}从上期的 {before:g}{measure} 跳到 {value:g}{measure}，远超序时进度的增长。")

@@ -16,8 +16,7 @@ from .layout import (A4_LANDSCAPE_PT_HIGH, BODY_FONT, MIN_SCALE, TABLE_PX, TITLE
                      footer, natural_width, page_header, print_setup, row_height)
 from .spec import is_placeholder
 from .values import canon
-from .tables import (FORMULA, TABLES, indicator_row_rate, investment_rate, light,
-                     tables_of)
+from .tables import FORMULA, TABLES, tables_of
 
 HEADER_ROWS = 3            # title, unit line, column headers; data start on the 4th row
 FIRST_DATA_ROW = HEADER_ROWS  # zero-based index of the first data row
@@ -304,38 +303,9 @@ def cell_ref(table, key, r):
 
 def formula_for(table, col, row, r):
     """(formula text, cached value) of a computed cell, the value computed in Python."""
-    ref = lambda k: cell_ref(table, k, r)  # noqa: E731
-    if table.key == "indicators":
-        rate = indicator_row_rate(row.values, row.extra.get("direction"), row.extra.get("kind"))
-        schedule = row.extra.get("schedule", 1.0)
-        if col.key == "rate":
-            a, t = ref("actual"), ref("annual")
-            # guarded: text typed into a number cell (or a bad plan) leaves the cell empty, never #VALUE!
-            if row.extra.get("kind") == "plan_cumulative":
-                e, g = ref("earlier"), ref("target")
-                text = f'=IFERROR(IF(AND(ISNUMBER({a}),ISNUMBER({g})),IF({g}=0,"",(N({e})+{a})/{g}),""),"")'
-            elif row.extra.get("direction") == "lower":
-                text = f'=IFERROR(IF(AND(ISNUMBER({a}),ISNUMBER({t})),IF({t}=0,"",IF({a}<=0,1,{t}/{a})),""),"")'
-            else:
-                text = f'=IFERROR(IF(AND(ISNUMBER({a}),ISNUMBER({t})),IF({t}=0,"",{a}/{t}),""),"")'
-            return text, "" if rate is None else rate
-        if col.key == "schedule":
-            return f"={schedule:.6g}", schedule
-        if col.key == "light":
-            y = row.extra.get("yellow", 10) / 100
-            rt, sc = ref("rate"), ref("schedule")
-            text = (f'=IFERROR(IF(NOT(ISNUMBER({rt})),"",IF({rt}>={sc}-0.0000001,"绿",'
-                    f'IF({rt}>={sc}-{y:.6g}-0.0000001,"黄","红"))),"")')
-            return text, light(rate, schedule, row.extra.get("yellow", 10))
-    if table.key == "projects" and col.key == "rate":
-        inv, plan = row.values.get("invested"), row.values.get("plan")
-        inv = inv if isinstance(inv, (int, float)) else None
-        plan = plan if isinstance(plan, (int, float)) else None
-        rate = investment_rate(inv, plan)
-        i, p = ref("invested"), ref("plan")
-        return (f'=IFERROR(IF(AND(ISNUMBER({i}),ISNUMBER({p})),IF({p}=0,"",{i}/{p}),""),"")',
-                "" if rate is None else rate)
-    raise KeyError(col.key)
+    if table.formulas is None:
+        raise KeyError(col.key)
+    return table.formulas(col, row, lambda k: cell_ref(table, k, r))
 
 
 def _write_formula(ws, fmt, table, col, row, r):
@@ -390,25 +360,25 @@ def _conditional_formats(ws, fmt, table, period, last):
     first = FIRST_DATA_ROW
     end = period.end
     date_expr = f"DATE({end.year},{end.month},{end.day})"
-    if table.key == "indicators":
+    if "light" in table.keys:
         c = table.index("light")
         for text, f in (("红", fmt.red), ("黄", fmt.yellow), ("绿", fmt.green)):
             ws.conditional_format(first, c, last, c, {"type": "cell", "criteria": "==",
                                                       "value": f'"{text}"', "format": f})
-    elif table.key in ("tasks", "problems"):
-        due = xl_col_to_name(table.index("due"))
+    if table.overdue:
+        date_key, done = table.overdue
+        due = xl_col_to_name(table.index(date_key))
         state = xl_col_to_name(table.index("state"))
-        done = "已完成" if table.key == "tasks" else "已销号"
-        c = table.index("due")
+        c = table.index(date_key)
         ws.conditional_format(first, c, last, c, {
             "type": "formula",
             "criteria": f'=AND(${due}{first + 1}<>"",${due}{first + 1}<={date_expr},'
                         f'${state}{first + 1}<>"{done}")',
             "format": fmt.overdue})
-        if table.key == "tasks":
-            sc = table.index("state")
-            ws.conditional_format(first, sc, last, sc, {"type": "cell", "criteria": "==",
-                                                        "value": '"滞后"', "format": fmt.red})
+    if table.lagging:
+        sc = table.index("state")
+        ws.conditional_format(first, sc, last, sc, {"type": "cell", "criteria": "==",
+                                                    "value": f'"{table.lagging}"', "format": fmt.red})
 
 
 def _write_meta(wb, meta, records):
