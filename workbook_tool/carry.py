@@ -71,22 +71,34 @@ def unit_rows(spec, unit: str, period: Period, carry=(), earlier=None, finished=
     the unit's plan_cumulative indicators. ``finished``: keys of tasks the unit reported
     已完成 at the end of an earlier year. Both come from the ledger (Ledger.year_end_values).
     """
+    build = _UnitRows(spec, unit, period, carry, earlier or {}, finished, keep_closed_from)
+    rows: dict = {t.key: [] for t in tables_of(spec)}
+    for project in spec.projects_of(unit):
+        for key, out in rows.items():
+            out.extend(getattr(build, key)(project))
+    return rows
 
-    def is_gone(old) -> bool:
+
+class _UnitRows:
+    """The rows one table of one project holds for a unit in a period (a method per table)."""
+
+    def __init__(self, spec, unit, period, carry, earlier, finished, keep_closed_from):
+        self.spec, self.unit, self.period, self.year = spec, unit, period, period.year
+        self.carry, self.earlier, self.finished = carry, earlier, finished
+        self.keep_closed_from = keep_closed_from
+        self.carried = {(c.table, c.key): c for c in carry}
+
+    def is_gone(self, old) -> bool:
+        """A problem closed before the period (the master keeps those closed this period)."""
         return old is not None and old.values.get("state") == "已销号" and \
-            (keep_closed_from is None or old.period < keep_closed_from)
+            (self.keep_closed_from is None or old.period < self.keep_closed_from)
 
-    carried = {(c.table, c.key): c for c in carry}
-    rows = {t.key: [] for t in tables_of(spec)}
-    year = period.year
-    earlier = earlier or {}
-
-    def prefill(row: Row, item=None) -> bool:
+    def prefill(self, row: Row, item=None) -> bool:
         """Pre-fill from the carried row; False when the row leaves this year's template."""
-        old = carried.get((row.table, row.key))
+        old = self.carried.get((row.table, row.key))
         if old is None:
             return True
-        same_year = old.period[:4] == str(period.year)
+        same_year = old.period[:4] == str(self.year)
         for col in TABLES[row.table].columns:
             if not row.is_input(col) and not (col.mode == NEW and row.kind == "carried"):
                 continue
@@ -96,67 +108,75 @@ def unit_rows(spec, unit: str, period: Period, carry=(), earlier=None, finished=
             row.values[col.key] = typed(col, value)
         row.extra["prev"] = {k: canon(v) for k, v in old.values.items()
                              if k in ("actual", "invested", "state") and same_year}
-        return same_year or rollover(row, old, period, item)
+        return same_year or rollover(row, old, self.period, item)
 
-    for project in spec.projects_of(unit):
-        pname = project.name
-        if spec.uses("indicators"):
-            for ind in project.indicators:
-                if unit not in ind.units:
-                    continue
-                row = Row("indicators", ind.id, project.no, "spec", values={
-                    "project": pname, "name": ind.name, "measure": ind.measure,
-                    "target": ind.target, "year": ind.year, "annual": ind.annual_for(year),
-                    "earlier": (float(earlier.get(ind.id, 0.0)) if ind.kind == "plan_cumulative" else None),
-                    "units": "、".join(ind.units),
-                }, extra={"direction": ind.direction, "kind": ind.kind,
-                    "schedule": ind.planned_share(period), "yellow": spec.yellow})
-                prefill(row)
-                rows["indicators"].append(row)
-        if spec.uses("tasks"):
-            for task in project.tasks:
-                if unit not in task.units:
-                    continue
-                old = carried.get(("tasks", task.id))
-                if (task.id in finished and not task.recurring and not _retargeted(task, year)
-                        and (old is None or old.period[:4] != str(year))):
-                    continue             # a one-off task completed in an earlier year
-                row = Row("tasks", task.id, project.no, "spec", values={
-                    "project": pname, "name": task.name, "units": "、".join(task.units),
-                    "partners": "、".join(task.partners), "milestone": task.milestone_for(year),
-                    "due": task.due_for(year),
-                })
-                if prefill(row, task):
-                    rows["tasks"].append(row)
-        if spec.uses("projects"):
-            for major in project.major_projects:
-                if major.owner != unit:
-                    continue
-                row = Row("projects", major.id, project.no, "spec", values={
-                    "project": pname, "name": major.name, "content": major.content,
-                    "owner": major.owner, "total": major.total_investment,
-                    "plan": major.annual_plan_for(year), "planned_start": major.planned_start,
-                })
-                prefill(row)
-                rows["projects"].append(row)
-            _added_rows(rows["projects"], carry, "projects", project, unit, period, spec.blank_projects,
-                        {"project": pname, "owner": unit}, prefill)
-        if spec.uses("problems"):
-            for problem in project.problems:
-                if unit not in problem.units:
-                    continue
-                row = Row("problems", problem.id, project.no, "spec", values={
-                    "project": pname, "code": problem.id, "description": problem.description,
-                    "raised": problem.raised, "units": "、".join(problem.units),
-                    "measures": problem.measures, "due": problem.due,
-                })
-                prefill(row)
-                if not is_gone(carried.get(("problems", problem.id))):   # closed in an earlier period
-                    rows["problems"].append(row)
-            _added_rows(rows["problems"], carry, "problems", project, unit, period, spec.blank_problems,
-                        {"project": pname, "units": unit}, prefill, is_gone=is_gone,
-                        code=lambda n: problem_code(spec, project, unit, period, n))
-    return rows
+    def indicators(self, project) -> list:
+        out = []
+        for ind in project.indicators:
+            if self.unit not in ind.units:
+                continue
+            row = Row("indicators", ind.id, project.no, "spec", values={
+                "project": project.name, "name": ind.name, "measure": ind.measure,
+                "target": ind.target, "year": ind.year, "annual": ind.annual_for(self.year),
+                "earlier": (float(self.earlier.get(ind.id, 0.0)) if ind.kind == "plan_cumulative" else None),
+                "units": "、".join(ind.units),
+            }, extra={"direction": ind.direction, "kind": ind.kind,
+                      "schedule": ind.planned_share(self.period), "yellow": self.spec.yellow})
+            self.prefill(row)
+            out.append(row)
+        return out
+
+    def tasks(self, project) -> list:
+        out = []
+        for task in project.tasks:
+            if self.unit not in task.units:
+                continue
+            old = self.carried.get(("tasks", task.id))
+            if (task.id in self.finished and not task.recurring and not _retargeted(task, self.year)
+                    and (old is None or old.period[:4] != str(self.year))):
+                continue             # a one-off task completed in an earlier year
+            row = Row("tasks", task.id, project.no, "spec", values={
+                "project": project.name, "name": task.name, "units": "、".join(task.units),
+                "partners": "、".join(task.partners), "milestone": task.milestone_for(self.year),
+                "due": task.due_for(self.year),
+            })
+            if self.prefill(row, task):
+                out.append(row)
+        return out
+
+    def projects(self, project) -> list:
+        out = []
+        for major in project.major_projects:
+            if major.owner != self.unit:
+                continue
+            row = Row("projects", major.id, project.no, "spec", values={
+                "project": project.name, "name": major.name, "content": major.content,
+                "owner": major.owner, "total": major.total_investment,
+                "plan": major.annual_plan_for(self.year), "planned_start": major.planned_start,
+            })
+            self.prefill(row)
+            out.append(row)
+        _added_rows(out, self.carry, "projects", project, self.unit, self.period, self.spec.blank_projects,
+                    {"project": project.name, "owner": self.unit}, self.prefill)
+        return out
+
+    def problems(self, project) -> list:
+        out = []
+        for problem in project.problems:
+            if self.unit not in problem.units:
+                continue
+            row = Row("problems", problem.id, project.no, "spec", values={
+                "project": project.name, "code": problem.id, "description": problem.description,
+                "raised": problem.raised, "units": "、".join(problem.units),
+                "measures": problem.measures, "due": problem.due,
+            })
+            self.prefill(row)
+            if not self.is_gone(self.carried.get(("problems", problem.id))):   # closed in an earlier period
+                out.append(row)
+        _added_rows(out, self.carry, "problems", project, self.unit, self.period, self.spec.blank_problems,
+                    {"project": project.name, "units": self.unit}, self.prefill, is_gone=self.is_gone,
+                    code=lambda n: problem_code(self.spec, project, self.unit, self.period, n))
+        return out
 
 
 def _added_rows(out, carry, table, project, unit, period, blanks, fixed, prefill, code=None,

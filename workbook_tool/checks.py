@@ -10,6 +10,7 @@ import datetime as dt
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import Iterator
 
 from xlsxwriter.utility import xl_rowcol_to_cell
 
@@ -208,7 +209,7 @@ def check_return(result, spec, period, previous=()) -> Checked:
 
     checked = Checked(findings=[_with_unit(f, unit) for f in findings], rows=rows, raw=raw_cells)
     if previous is not None:
-        check_history(checked, result.records, period, unit, previous)
+        checked.findings.extend(check_history(rows, period, unit, previous))
     return checked
 
 
@@ -240,19 +241,17 @@ def _deleted_row(table, record, unit) -> Finding:
                    detail=f"「{v.get('name') or record['k']}」这一行被删除")
 
 
-def check_history(checked, records, period, unit, previous, spec=None):
-    """Checks against the unit's latest accepted state of each row: cumulative values and jumps.
+def check_history(rows, period, unit, previous) -> Iterator[Finding]:
+    """Findings against the unit's latest accepted state of each row: cumulative values and jumps.
 
     Only rows of the same plan year compare: year-to-date values start afresh in January.
     (Vanished open problems are found in :func:`check_return`, against the unit's own template.)
     """
-    prev = {(c.table, c.key): c for c in previous}
-    same_year = {k: c for k, c in prev.items() if c.period[:4] == str(period.year)}
-    for row in checked.rows:
+    same_year = {(c.table, c.key): c for c in previous if c.period[:4] == str(period.year)}
+    for row in rows:
         old = same_year.get((row.table, row.key))
         if old is not None:
-            checked.findings.extend(_history_row(TABLES[row.table], row, old, period, unit))
-    return checked
+            yield from _history_row(TABLES[row.table], row, old, period, unit)
 
 
 def _expected_growth(row, old, period) -> float:

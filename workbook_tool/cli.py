@@ -385,7 +385,8 @@ def plan(desk, spec, year, collect):
     workbook-tool plan --spec specs/yunhe --year 2024            生成 templates/<县>/plan-2024/
     workbook-tool plan --spec specs/yunhe --year 2024 --collect  汇总 inbox/，写入规格和计划汇总报告
     """
-    from .annual_plan import collect_plans, generate_plans, report_lines
+    from .annual_plan import generate_plans
+    from .plan_collect import collect_plans, report_lines
     if not collect:
         spec, out_dir, results = generate_plans(desk, spec, year)
         click.echo(f"已生成 {len(results)} 个牵头单位的 {year} 年度计划表（{spec.county}）：{out_dir}")

@@ -203,7 +203,8 @@ def assess(desk, spec, period, key, ledger, progress=None, jobs=1, now=None) -> 
             rejected[unit] = e
             continue
         previous = list(earlier.get(unit, {}).values())
-        checked = check_history(e.checked, e.records, period, unit, previous, spec)
+        checked = e.checked
+        checked.findings.extend(check_history(checked.rows, period, unit, previous))
         e.findings.extend(_with_file(f, e.path) for f in checked.findings)
         if checked.has_errors:
             e.verdict = "rejected"
