@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gettext
 import importlib
+from typing import Any, Iterable, Mapping, Optional, Union
 
 import click
 
@@ -83,37 +84,37 @@ MODULES = ("core", "decorators", "exceptions", "formatting", "parser", "types", 
 class Catalog(gettext.NullTranslations):
     """A gettext catalog held in a dict; untranslated messages pass through unchanged."""
 
-    def __init__(self, messages):
+    def __init__(self, messages: Union[Mapping[str, str], Iterable[tuple[str, str]]]) -> None:
         super().__init__()
         self.messages = dict(messages)
 
-    def gettext(self, message):
+    def gettext(self, message: str) -> str:
         return self.messages.get(message, message)
 
-    def ngettext(self, msgid1, msgid2, n):
+    def ngettext(self, msgid1: str, msgid2: str, n: int) -> str:
         return self.gettext(msgid1 if n == 1 else msgid2)
 
 
 CATALOG = Catalog(ZH)
 
 
-def install():
+def install() -> None:
     """Make click speak Chinese (idempotent)."""
     for name in MODULES:
         module = importlib.import_module(f"click.{name}")
         if hasattr(module, "_"):
-            module._ = CATALOG.gettext
+            setattr(module, "_", CATALOG.gettext)
         if hasattr(module, "ngettext"):
-            module.ngettext = CATALOG.ngettext
+            setattr(module, "ngettext", CATALOG.ngettext)
 
 
 class HelpFormatter(click.HelpFormatter):
     """Headings and the usage line with Chinese punctuation: "选项：", "用法：workbook-tool …"."""
 
-    def write_usage(self, prog, args="", prefix=None):
+    def write_usage(self, prog: str, args: str = "", prefix: Optional[str] = None) -> None:
         super().write_usage(prog, args, "用法：" if prefix is None else prefix)
 
-    def write_heading(self, heading):
+    def write_heading(self, heading: str) -> None:
         self.write(f"{'':>{self.current_indent}}{heading}：\n")
 
 
@@ -126,7 +127,7 @@ class Command(click.Command):
 
     context_class = Context
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("options_metavar", "[选项]")
         super().__init__(*args, **kwargs)
 
@@ -137,7 +138,7 @@ class Group(click.Group):
     context_class = Context
     command_class = Command
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("options_metavar", "[选项]")
         kwargs.setdefault("subcommand_metavar", "命令 [参数]...")
         super().__init__(*args, **kwargs)

@@ -15,19 +15,27 @@ import tempfile
 import zipfile
 from email.message import EmailMessage
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
-from .tables import TABLES
+from .tables import TABLES, Table
+
+if TYPE_CHECKING:
+    from .desk import Period
+    from .spec import Spec
+
+Echo = Callable[[str], object]
 
 
-def open_template(path):
+def open_template(path: Union[str, Path]) -> Any:
+    """The workbook at ``path`` as openpyxl opens it (an ``openpyxl.Workbook``)."""
     import openpyxl
     return openpyxl.load_workbook(path)
 
 
-def row_index(ws, table):
+def row_index(ws: Any, table: Table) -> dict[str, int]:
     """{row key: worksheet row number} from the hidden key column."""
     key_col = len(table.columns) + 1
-    out = {}
+    out: dict[str, int] = {}
     for r in range(4, ws.max_row + 1):
         value = ws.cell(r, key_col).value
         if value:
@@ -35,7 +43,7 @@ def row_index(ws, table):
     return out
 
 
-def set_cell(wb, table_key, row_key, column_key, value):
+def set_cell(wb: Any, table_key: str, row_key: str, column_key: str, value: Any) -> str:
     """Type ``value`` into one cell, addressed by row key and column key."""
     table = TABLES[table_key]
     ws = wb[table.sheet]
@@ -47,7 +55,7 @@ def set_cell(wb, table_key, row_key, column_key, value):
     return cell.coordinate
 
 
-def rows_of(wb, table_key):
+def rows_of(wb: Any, table_key: str) -> list[tuple[str, dict[str, Any]]]:
     """[(row key, {column key: value})] of one sheet, as the unit sees it."""
     table = TABLES[table_key]
     if table.sheet not in wb.sheetnames:
@@ -59,12 +67,12 @@ def rows_of(wb, table_key):
     return out
 
 
-def fill_correctly(wb, period, rng: random.Random):
+def fill_correctly(wb: Any, period: Period, rng: random.Random) -> None:
     """Fill every input cell as a careful unit would."""
     month_share = period.month / 12
     for key, values in rows_of(wb, "indicators"):
         annual = values.get("annual") or 0
-        before = values.get("actual") if isinstance(values.get("actual"), (int, float)) else 0
+        before = values["actual"] if isinstance(values.get("actual"), (int, float)) else 0
         # a unit reads 序时进度 off the sheet: a level indicator is 100%, "lower is better" too
         share = _formula_number(values.get("schedule"), month_share)
         if isinstance(values.get("earlier"), (int, float)):
@@ -93,14 +101,15 @@ def fill_correctly(wb, period, rng: random.Random):
         set_cell(wb, "problems", key, "progress", "正在协调")
 
 
-def _formula_number(formula, default):
+def _formula_number(formula: object, default: float) -> float:
     try:
         return float(str(formula).lstrip("="))
     except ValueError:
         return default
 
 
-def add_project(wb, name, total, plan, invested, period, state="在建"):
+def add_project(wb: Any, name: str, total: float, plan: float, invested: float, period: Period,
+                state: str = "在建") -> str:
     """Use the first free blank row of the unit's 重大项目 sheet; returns its row key."""
     for key, values in rows_of(wb, "projects"):
         if key.startswith(f"new-{period}-") and values.get("name") is None:
@@ -117,7 +126,9 @@ def add_project(wb, name, total, plan, invested, period, state="在建"):
     raise LookupError("no blank project row left")
 
 
-def add_problem(wb, description, period, state="未销号", closed=None):
+def add_problem(wb: Any, description: str, period: Period, state: str = "未销号",
+                closed: Optional[dt.date] = None) -> str:
+    """Use the first free blank row of the unit's 问题 sheet; returns its row key."""
     for key, values in rows_of(wb, "problems"):
         if key.startswith(f"new-{period}-") and values.get("description") is None:
             set_cell(wb, "problems", key, "description", description)
@@ -149,13 +160,13 @@ def convert(src: Path, fmt: str, out_dir: Path) -> Path:
     return out_dir / f"{src.stem}.{fmt.split(':')[0]}"
 
 
-def zip_into(dest: Path, files: dict):
+def zip_into(dest: Path, files: dict[str, Path]) -> None:
     with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, path in files.items():
             zf.write(path, name)
 
 
-def mail_into(dest: Path, attachment: Path, sender: str, when: dt.datetime, subject="进度表报送"):
+def mail_into(dest: Path, attachment: Path, sender: str, when: dt.datetime, subject: str = "进度表报送") -> None:
     msg = EmailMessage()
     msg["From"] = sender or "unit@example.invalid"
     msg["To"] = "office@example.invalid"
@@ -167,7 +178,7 @@ def mail_into(dest: Path, attachment: Path, sender: str, when: dt.datetime, subj
     dest.write_bytes(bytes(msg))
 
 
-def set_saved(path: Path, when: dt.datetime):
+def set_saved(path: Path, when: dt.datetime) -> None:
     """Set the workbook's own saved time (docProps/core.xml), as the application would on save."""
     import re
     src = Path(path).read_bytes()
@@ -183,7 +194,7 @@ def set_saved(path: Path, when: dt.datetime):
     Path(path).write_bytes(out.getvalue())
 
 
-def set_received(path: Path, when: dt.datetime):
+def set_received(path: Path, when: dt.datetime) -> None:
     """Make the desk remember ``path`` as first seen at ``when`` (as if it had come in then).
 
     A file's received time is the desk's first sight of it, kept in the ledger; a simulated
@@ -201,7 +212,7 @@ def set_received(path: Path, when: dt.datetime):
 
 # -- the whole monthly cycle, twice ---------------------------------------------------------
 
-def _place(desk: Path, wb_or_path, name: str, when: dt.datetime, saved: dt.datetime | None = None) -> Path:
+def _place(desk: Path, wb_or_path: Any, name: str, when: dt.datetime, saved: dt.datetime | None = None) -> Path:
     dest = desk / "inbox" / name
     dest.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(wb_or_path, Path):
@@ -214,7 +225,8 @@ def _place(desk: Path, wb_or_path, name: str, when: dt.datetime, saved: dt.datet
     return dest
 
 
-def simulate_month(desk: Path, spec, period, rng: random.Random, mistakes: bool, echo=print) -> dict:
+def simulate_month(desk: Path, spec: Spec, period: Period, rng: random.Random, mistakes: bool,
+                   echo: Echo = print) -> dict[str, Any]:
     """Fill every unit's template as units do and drop the returns in the inbox; returns the story.
 
     Units work independently (each with its own seeded random numbers), so they fill in parallel.
@@ -223,7 +235,8 @@ def simulate_month(desk: Path, spec, period, rng: random.Random, mistakes: bool,
     deadline = period.deadline(spec.deadline_day)
     on_time = dt.datetime(deadline.year, deadline.month, max(1, deadline.day - 2), 10, 0)
     late_time = dt.datetime(deadline.year, deadline.month, deadline.day + 3, 16, 0)
-    story = {"silent": [units[-1]], "mistakes": {}, "twice": None, "xls": None, "zip": None, "eml": None}
+    story: dict[str, Any] = {"silent": [units[-1]], "mistakes": {}, "twice": None, "xls": None, "zip": None,
+                             "eml": None}
     if mistakes:
         plan = {units[1]: "text", units[2]: "fullwidth", units[3]: "nodate", units[4]: "closed-nodate"}
     else:
@@ -345,7 +358,7 @@ def _file(unit):
     return safe_filename(unit)
 
 
-def run_demo(target, echo=print) -> dict:
+def run_demo(target: Union[str, Path], echo: Echo = print) -> dict[str, Any]:
     """Scaffold a desk, run two monthly cycles, return the last summary."""
     from .consolidate import consolidate
     from .desk import Desk, DeskError, Period

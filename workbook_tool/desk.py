@@ -8,19 +8,23 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Optional, Union
+
+if TYPE_CHECKING:
+    from .spec import Spec
 
 
 class DeskError(Exception):
     """A problem the office can fix (bad option, missing folder, locked file)."""
 
 
-def cannot_write(path) -> str:
+def cannot_write(path: Union[str, Path]) -> str:
     """What to tell the office when a file cannot be written (Windows: Excel or WPS holds it open)."""
     return (f"无法写入 {path}：文件可能正在 Excel/WPS 中打开，或文件夹没有写权限。"
             "请关闭该文件（或给文件夹写权限）后重新运行。")
 
 
-def write_file(path, data) -> Path:
+def write_file(path: Union[str, Path], data: Union[bytes, Callable[[Path], object]]) -> Path:
     """Write ``data`` to ``path`` all at once: the old file stays whole until the new one is complete.
 
     ``data`` is bytes, or a function that writes the file at the path it is given. Every file a
@@ -47,7 +51,7 @@ def write_file(path, data) -> Path:
 UNKNOWN_ENCODING = "无法识别文件的编码。请用记事本打开，另存为“UTF-8”编码后重试。"
 
 
-def read_text(path) -> str:
+def read_text(path: Union[str, Path]) -> str:
     """A text file the office may have saved with Notepad or WPS: UTF-8 (a BOM is dropped),
     UTF-16 with a BOM, or GBK/GB18030 (the code page of Chinese Windows)."""
     path = Path(path)
@@ -57,8 +61,9 @@ def read_text(path) -> str:
     return text
 
 
-def decode_text(data: bytes):
+def decode_text(data: bytes) -> Optional[str]:
     """Bytes of a text file → text (UTF-8 with or without BOM, UTF-16 with BOM, GBK); None if none fits."""
+    encodings: tuple[str, ...]
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         encodings = ("utf-16",)
     else:
@@ -107,7 +112,7 @@ class Period:
         return Period(self.year - (self.month == 1), (self.month - 2) % 12 + 1)
 
 
-def check_period(spec, period: Period):
+def check_period(spec: Spec, period: Period) -> None:
     """Refuse a period outside the plan years (exit 1, a message saying which years are valid)."""
     y0, y1 = spec.plan_years
     if not y0 <= period.year <= y1:
@@ -117,7 +122,7 @@ def check_period(spec, period: Period):
 class Desk:
     """The folders under ``--root``: specs/, templates/, inbox/, consolidated/, outbox/."""
 
-    def __init__(self, root=".", mailbox=None):
+    def __init__(self, root: Union[str, Path] = ".", mailbox: Union[str, Path, None] = None) -> None:
         self.root = Path(root)
         self.mailbox = mailbox        # an extra mbox file or maildir folder to read returns from
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence, Union
 
 import xlsxwriter
 
@@ -12,8 +13,14 @@ from .tables import TABLES
 from .template import WORKBOOK_OPTIONS, Formats
 from .desk import write_file
 
+if TYPE_CHECKING:
+    from .desk import Period
+    from .spec import Spec
 
-def write_distribution(spec, period, results, path):
+
+def write_distribution(spec: Spec, period: Period, results: Sequence[tuple[str, Any, Any, dict[str, list]]],
+                       path: Union[str, Path]) -> None:
+    """Write 分发清单.xlsx at ``path``: one line per ``(unit, file, meta, rows)`` of the templates generated."""
     buf = io.BytesIO()
     wb = xlsxwriter.Workbook(buf, WORKBOOK_OPTIONS)
     wb.set_properties({"title": f"模板分发清单 {period.label}", "author": spec.issuer,
@@ -28,7 +35,7 @@ def write_distribution(spec, period, results, path):
         u = spec.unit(unit)
         table.append([i, unit, Path(file).name, u.contact, u.phone, u.email, deadline] +
                      [len(rows.get(t, [])) for t in spec.tables])
-    widths = [6, 18, 22, 10, 14, 22, 12] + [10] * len(spec.tables)
+    widths: list[float] = [6, 18, 22, 10, 14, 22, 12, *[10] * len(spec.tables)]
     for c in (1, 2, 3, 4, 5):             # unit, file, contact, phone, e-mail: one line where the page allows
         widths[c] = max(widths[c], natural_width([v[c] for v in table], headers[c], cap=32))
     widths = fit_columns(widths, [1, 2, 5], 12)

@@ -7,6 +7,7 @@ that tell the unit what to do; tests assert codes and cells, not wording.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Iterable
 
 ERROR = "错误"
 WARNING = "警告"
@@ -79,7 +80,7 @@ RULES = {rule.code: rule for rule in _RULES}
 
 
 class _Blank(dict):
-    def __missing__(self, key):
+    def __missing__(self, key: str) -> str:
         return ""
 
 
@@ -131,7 +132,7 @@ class Finding:
         }
 
 
-def count_by_severity(findings) -> dict:
+def count_by_severity(findings: Iterable[Finding]) -> dict[str, int]:
     counts = {ERROR: 0, WARNING: 0}
     for f in findings:
         counts[f.severity] += 1

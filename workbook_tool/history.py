@@ -11,14 +11,19 @@ import base64
 import dataclasses
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .spec import load_spec
+from .spec import Spec, load_spec
+
+if TYPE_CHECKING:
+    from .desk import Period
+    from .ledger import Ledger
 
 
-def snapshot(folder: Path) -> dict:
+def snapshot(folder: Path) -> dict[str, str]:
     """{relative path: base64 bytes} of every file of a spec folder (YAML or workbook alike)."""
     folder = Path(folder)
-    out = {}
+    out: dict[str, str] = {}
     for path in sorted(folder.rglob("*")):
         rel = path.relative_to(folder)
         if path.is_file() and not any(part.startswith(".") or part == "__pycache__" for part in rel.parts):
@@ -26,11 +31,11 @@ def snapshot(folder: Path) -> dict:
     return out
 
 
-def record(ledger, spec, period, folder: Path):
+def record(ledger: Ledger, spec: Spec, period: Period, folder: Path) -> None:
     ledger.record_spec(spec.code, str(period), snapshot(folder))
 
 
-def spec_for_period(ledger, spec, period):
+def spec_for_period(ledger: Ledger, spec: Spec, period: Period) -> Spec:
     """The spec as it stood when ``period``'s templates were generated (else ``spec``)."""
     files = ledger.spec_files(spec.code, str(period))
     if not files:

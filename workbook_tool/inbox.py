@@ -16,6 +16,7 @@ import struct
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Iterator, Optional, Union, cast
 
 from .reader import ZIP_ERRORS
 
@@ -35,7 +36,7 @@ class Candidate:
     code: str = "F001"          # the finding a problem is reported as
     raw_name: str | None = None  # hex of the name's bytes when they are not valid UTF-8 (path shows U+FFFD)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         try:
             self.path.encode("utf-8")
         except UnicodeEncodeError:         # undecodable bytes of a file name (surrogateescape)
@@ -73,7 +74,7 @@ class _Budget:
         return None
 
 
-def scan(inbox: Path, max_file_mb: float = 50, max_unpacked_mb: float = 200):
+def scan(inbox: Path, max_file_mb: float = 50, max_unpacked_mb: float = 200) -> Iterator[Candidate]:
     """Yield every candidate under ``inbox`` (one file in memory at a time), in a stable order.
 
     Only regular files inside the inbox are read, their size checked before any read; FIFOs,
@@ -83,7 +84,7 @@ def scan(inbox: Path, max_file_mb: float = 50, max_unpacked_mb: float = 200):
     if not inbox.is_dir():
         return
     root = os.path.realpath(inbox)
-    errors = []
+    errors: list[OSError] = []
     max_bytes = int(max_file_mb * 1024 * 1024)
     for dirpath, dirnames, filenames in os.walk(inbox, onerror=errors.append):
         yield from _folder_errors(errors, inbox)
@@ -127,7 +128,7 @@ def has_entries(inbox: Path) -> bool:
     inbox = Path(inbox)
     if not inbox.is_dir():
         return False
-    errors = []
+    errors: list[OSError] = []
     for dirpath, dirnames, filenames in os.walk(inbox, onerror=errors.append):
         if errors:
             return True
@@ -147,7 +148,7 @@ def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def _folder_errors(errors, inbox):
+def _folder_errors(errors: list[OSError], inbox: Path) -> Iterator[Candidate]:
     while errors:
         exc = errors.pop(0)
         where = _rel(exc.filename, inbox) if exc.filename and str(exc.filename) != str(inbox) else "."
@@ -156,11 +157,12 @@ def _folder_errors(errors, inbox):
 
 def _why(exc: OSError) -> str:
     import errno
-    return {errno.EACCES: "没有读取权限", errno.EPERM: "没有读取权限", errno.ENOENT: "已被移走或删除",
-            errno.ELOOP: "链接循环"}.get(exc.errno, exc.strerror or type(exc).__name__)
+    reasons: dict[Optional[int], str] = {errno.EACCES: "没有读取权限", errno.EPERM: "没有读取权限",
+                                         errno.ENOENT: "已被移走或删除", errno.ELOOP: "链接循环"}
+    return reasons.get(exc.errno, exc.strerror or type(exc).__name__)
 
 
-def _read_regular(full: str, root: str, max_bytes: int):
+def _read_regular(full: str, root: str, max_bytes: int) -> Union[bytes, Candidate]:
     """A regular file's bytes — or a problem Candidate saying why it was not read."""
     problem = lambda text, code: Candidate("", b"", _EPOCH, problem=text, code=code)  # noqa: E731
     try:
@@ -187,7 +189,7 @@ def _read_regular(full: str, root: str, max_bytes: int):
         return problem(f"无法读取：{_why(exc)}", "F016")
 
 
-def _kind(mode) -> str:
+def _kind(mode: int) -> str:
     if stat.S_ISFIFO(mode):
         return "命名管道（FIFO）"
     if stat.S_ISSOCK(mode):
@@ -199,7 +201,8 @@ def _kind(mode) -> str:
     return "特殊文件"
 
 
-def expand(path: str, data: bytes, received: dt.datetime, sender=None, depth=0, budget=None, max_bytes=None):
+def expand(path: str, data: bytes, received: Optional[dt.datetime], sender: Optional[str] = None, depth: int = 0,
+           budget: Optional[_Budget] = None, max_bytes: Optional[int] = None) -> Iterator[Candidate]:
     """A file → the candidates in it (itself, or its archive members / attachments), one at a time.
 
     Members and attachments count against ``budget`` (entries and unpacked bytes) across every
@@ -222,7 +225,7 @@ def expand(path: str, data: bytes, received: dt.datetime, sender=None, depth=0, 
     yield Candidate(path, data, received, sender)
 
 
-def zip_entry_count(data: bytes):
+def zip_entry_count(data: bytes) -> Optional[int]:
     """The number of entries a zip's end record announces, read before any ZipFile is built; None if absent."""
     at = data.rfind(b"PK\x05\x06", max(0, len(data) - 65557))
     if at < 0 or at + 22 > len(data):
@@ -259,7 +262,8 @@ def _member_name(info: zipfile.ZipInfo) -> str:
     return name
 
 
-def _from_zip(path, data, received, sender, depth, budget, max_bytes):
+def _from_zip(path: str, data: bytes, received: Optional[dt.datetime], sender: Optional[str], depth: int,
+              budget: _Budget, max_bytes: Optional[int]) -> Iterator[Candidate]:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
         infos = [i for i in zf.infolist() if not i.is_dir()]
@@ -293,7 +297,8 @@ def _from_zip(path, data, received, sender, depth, budget, max_bytes):
         yield from expand(member, body, received, sender, depth + 1, budget, max_bytes)
 
 
-def _from_mail(path, data, received, depth, budget, max_bytes):
+def _from_mail(path: str, data: bytes, received: Optional[dt.datetime], depth: int, budget: _Budget,
+               max_bytes: Optional[int]) -> Iterator[Candidate]:
     try:
         msg = email.message_from_bytes(data, policy=email.policy.default)
         sender = email.utils.parseaddr(str(msg.get("From", "")))[1].lower() or None
@@ -306,10 +311,10 @@ def _from_mail(path, data, received, depth, budget, max_bytes):
                 received = parsed.replace(microsecond=0)
             except (TypeError, ValueError):
                 pass
-        parts = []
+        parts: list[Union[Candidate, tuple[str, bytes]]] = []
         for part in msg.iter_attachments():
             name = part.get_filename() or "附件"
-            body = part.get_payload(decode=True) or b""
+            body = cast(bytes, part.get_payload(decode=True) or b"")   # decode=True: bytes, or None
             over = budget.take(entries=1, size=len(body))
             if over:
                 if over != "spent":
@@ -319,17 +324,18 @@ def _from_mail(path, data, received, depth, budget, max_bytes):
     except Exception as exc:  # the e-mail parser raises many kinds of errors on broken mail
         yield Candidate(path, data, received, problem=f"邮件无法解析：{type(exc).__name__}")
         return
-    for part in parts:
-        if isinstance(part, Candidate):
-            yield part
+    for item in parts:
+        if isinstance(item, Candidate):
+            yield item
         else:
-            yield from expand(part[0], part[1], received, sender, depth + 1, budget, max_bytes)
+            yield from expand(item[0], item[1], received, sender, depth + 1, budget, max_bytes)
 
 
-def scan_mailbox(path: Path):
+def scan_mailbox(path: Path) -> Iterator[Candidate]:
     """Yield the candidates attached to every message of a maildir folder or an mbox file."""
     import mailbox
     path = Path(path)
+    box: mailbox.Mailbox[Any]
     if path.is_dir() and (path / "cur").is_dir():
         box, label = mailbox.Maildir(str(path), create=False), path.name
     elif path.is_file():

@@ -14,14 +14,24 @@ import concurrent.futures
 import multiprocessing
 import os
 import time
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, TypeVar
+
+if TYPE_CHECKING:
+    from .desk import Period
+    from .inbox import Candidate
+    from .spec import Spec
+
+E = TypeVar("E")   # the entry ``examine`` and ``failed`` make for one candidate
 
 MAX_WORKERS = 61          # Windows' WaitForMultipleObjects limit
 FAULT_ENV = "WORKBOOK_TOOL_FAULT"
 
-_WORKER = {}
+_WORKER: dict[str, Any] = {}
 
 
-def examine_all(candidates, spec, period, key, jobs, examine, failed):
+def examine_all(candidates: Iterable[Candidate], spec: Spec, period: Period, key: bytes, jobs: Optional[int],
+                examine: Callable[[Candidate, Spec, Period, bytes], E],
+                failed: Callable[[Candidate, str], E]) -> Iterator[E]:
     """Yield ``examine(cand, spec, period, key)`` for each candidate, in order, each in a worker.
 
     ``failed(cand, detail)`` makes the entry for a candidate whose worker crashed, hung or ran out
@@ -34,7 +44,7 @@ def examine_all(candidates, spec, period, key, jobs, examine, failed):
     pool = pebble.ProcessPool(max_workers=jobs, initializer=_init_worker,
                               initargs=(spec, period, key, memory_mb),
                               context=multiprocessing.get_context("spawn"))
-    pending = collections.deque()
+    pending: collections.deque[tuple[Candidate, Any]] = collections.deque()   # (candidate, entry or future)
     try:
         for cand in candidates:
             if cand.problem:
@@ -50,11 +60,12 @@ def examine_all(candidates, spec, period, key, jobs, examine, failed):
         pool.join()
 
 
-def _is_future(x) -> bool:
+def _is_future(x: object) -> bool:
     return isinstance(x, concurrent.futures.Future)
 
 
-def _outcome(cand, result, failed, seconds, memory_mb):
+def _outcome(cand: Candidate, result: Any, failed: Callable[[Candidate, str], E], seconds: float,
+             memory_mb: float) -> E:
     if not _is_future(result):
         return result
     try:
@@ -70,12 +81,12 @@ def _outcome(cand, result, failed, seconds, memory_mb):
         return failed(cand, f"读取时出错（{type(exc).__name__}）")
 
 
-def _init_worker(spec, period, key, memory_mb):
+def _init_worker(spec: Spec, period: Period, key: bytes, memory_mb: float) -> None:
     _cap_memory(memory_mb)
     _WORKER.update(spec=spec, period=period, key=key)
 
 
-def _cap_memory(memory_mb):
+def _cap_memory(memory_mb: float) -> None:
     """Cap the worker's address space (POSIX); Windows has no rlimit: the time limit still applies."""
     try:
         import resource
@@ -91,13 +102,13 @@ def _cap_memory(memory_mb):
         pass
 
 
-def _examine_in_worker(cand):
+def _examine_in_worker(cand: Candidate) -> Any:
     _fault(cand.path)
     from .consolidate import _examine
     return _examine(cand, _WORKER["spec"], _WORKER["period"], _WORKER["key"])
 
 
-def _fault(path):
+def _fault(path: str) -> None:
     """Crash, hang or exhaust memory on purpose for a file named in WORKBOOK_TOOL_FAULT (tests only):
     ``abort-reading:NAME``, ``hang-reading:NAME``, ``memory-reading:NAME``."""
     fault = os.environ.get(FAULT_ENV, "")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import math
+from typing import Any, Iterable, Sequence, Union
 
 TITLE_FONT = "黑体"
 BODY_FONT = "宋体"
@@ -45,7 +46,7 @@ TABLE_SCALE = 0.9
 TABLE_PX = A4_LANDSCAPE_PX / TABLE_SCALE
 
 
-def font(size=BODY_SIZE, title=False, **extra) -> dict:
+def font(size: float = BODY_SIZE, title: bool = False, **extra: Any) -> dict[str, Any]:
     """XlsxWriter format properties of a body or title/header font."""
     return {"font_name": TITLE_FONT if title else BODY_FONT, "font_size": size,
             "font_charset": CHARSET_GB2312, **extra}
@@ -65,7 +66,7 @@ def _char_px(ch: str, size: float) -> float:
     return px * 0.56
 
 
-def _text(value) -> str:
+def _text(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
@@ -75,7 +76,7 @@ def _text(value) -> str:
     return str(value)
 
 
-def wrapped_lines(value, width: float, size: float = BODY_SIZE) -> int:
+def wrapped_lines(value: object, width: float, size: float = BODY_SIZE) -> int:
     """How many lines ``value`` takes in a wrapping cell ``width`` characters wide.
 
     A greedy wrap, character by character (Chinese breaks anywhere; a Latin word that does
@@ -116,23 +117,25 @@ def _wrapped(text: str, width: float, size: float) -> int:
     return lines
 
 
-def row_height(cells, size: float = BODY_SIZE, minimum: float = DEFAULT_ROW) -> float:
+def row_height(cells: Iterable[tuple[object, float]], size: float = BODY_SIZE,
+               minimum: float = DEFAULT_ROW) -> float:
     """A row height (points) that fits every ``(value, width)`` cell of the row."""
     lines = max([1] + [wrapped_lines(v, w, size) for v, w in cells])
     return max(minimum, math.ceil(lines * size * LINE_FACTOR + ROW_PADDING))
 
 
-def text_px(value, size: float = BODY_SIZE) -> float:
+def text_px(value: object, size: float = BODY_SIZE) -> float:
     return sum(_char_px(ch, size) for ch in _text(value))
 
 
-def natural_width(values, header, cap=36.0, floor=6.0) -> float:
+def natural_width(values: Iterable[object], header: object, cap: float = 36.0, floor: float = 6.0) -> float:
     """A column width (characters) that shows its longest value on one line, within ``cap``."""
     longest = max([text_px(v) for v in values] + [text_px(header, BODY_SIZE) / 2])
     return max(floor, min(cap, (longest + 12) / 7))
 
 
-def fit_columns(widths, shrinkable, minimum=10.0, page_px=A4_LANDSCAPE_PX) -> list:
+def fit_columns(widths: Iterable[float], shrinkable: Sequence[int], minimum: float = 10.0,
+                page_px: float = A4_LANDSCAPE_PX) -> list[float]:
     """Narrow the ``shrinkable`` (wrapping text) columns so the table fits ``page_px``.
 
     Every shrinkable column gives up the same share of its width above ``minimum`` until the
@@ -152,8 +155,9 @@ def fit_columns(widths, shrinkable, minimum=10.0, page_px=A4_LANDSCAPE_PX) -> li
     return widths
 
 
-def print_setup(ws, widths, *, title_rows, key_cols=0, header="", footer="", page_px=A4_LANDSCAPE_PX,
-                landscape=True):
+def print_setup(ws: Any, widths: Iterable[float], *, title_rows: Union[int, tuple[int, int], None], key_cols: int = 0,
+                header: str = "", footer: str = "", page_px: float = A4_LANDSCAPE_PX,
+                landscape: bool = True) -> float:
     """A4 page setup of a table sheet; → the print scale (1.0 when printed over several pages).
 
     Fitted to one page wide when that keeps text at or above ``MIN_SCALE``; otherwise printed

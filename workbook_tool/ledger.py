@@ -12,7 +12,10 @@ import datetime as dt
 import json
 import sqlite3
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional
+
+if TYPE_CHECKING:
+    from .desk import Desk, DeskError
 
 from .rows import Row
 
@@ -71,7 +74,7 @@ def _stamp(when: dt.datetime) -> str:
 
 
 class Ledger:
-    def __init__(self, path):
+    def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
@@ -80,13 +83,13 @@ class Ledger:
         self.db.executescript(SCHEMA)
         self._migrate()
 
-    def close(self):
+    def close(self) -> None:
         self.db.close()
 
-    def __enter__(self):
+    def __enter__(self) -> Ledger:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     @contextlib.contextmanager
@@ -99,7 +102,7 @@ class Ledger:
             raise
         self.db.execute("COMMIT")
 
-    def _migrate(self):
+    def _migrate(self) -> None:
         """Ledgers written before `standing` existed kept one accepted set per (unit, period)."""
         old = self.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='accepted'").fetchone()
         if not old:
@@ -121,12 +124,12 @@ class Ledger:
         row = self.db.execute("SELECT first_seen FROM seen WHERE sha256=?", (sha256,)).fetchone()
         return dt.datetime.fromisoformat(row[0])
 
-    def note_seen(self, sha256: str, path: str, when: dt.datetime):
+    def note_seen(self, sha256: str, path: str, when: dt.datetime) -> None:
         """Record that the desk first saw these bytes at ``when`` (kept if already known)."""
         self.db.execute("INSERT OR IGNORE INTO seen VALUES (?, ?, ?)", (sha256, _stamp(when), path))
 
     # -- templates issued ---------------------------------------------------------------
-    def record_issued(self, county, period, unit, nonce, file):
+    def record_issued(self, county: str, period: str, unit: str, nonce: str, file: str) -> None:
         row = self.db.execute("SELECT seq FROM issued WHERE county=? AND period=? AND unit=? AND nonce=?",
                               (county, period, unit, nonce)).fetchone()
         if row:
@@ -136,32 +139,32 @@ class Ledger:
         self.db.execute("INSERT INTO issued VALUES (?, ?, ?, ?, ?, ?)",
                         (county, period, unit, nonce, file, seq))
 
-    def issued(self, county, period, unit) -> list:
+    def issued(self, county: str, period: str, unit: str) -> list[str]:
         """Nonces issued to ``unit`` for ``period``, oldest first."""
         return [r[0] for r in self.db.execute(
             "SELECT nonce FROM issued WHERE county=? AND period=? AND unit=? ORDER BY seq",
             (county, period, unit))]
 
-    def issued_units(self, county, period) -> dict:
+    def issued_units(self, county: str, period: str) -> dict[str, str]:
         """{unit: file name of its newest template} for ``period``."""
-        out = {}
+        out: dict[str, str] = {}
         for unit, file in self.db.execute(
                 "SELECT unit, file FROM issued WHERE county=? AND period=? ORDER BY seq", (county, period)):
             out[unit] = file
         return out
 
-    def record_spec(self, county, period, files: dict):
+    def record_spec(self, county: str, period: str, files: dict) -> None:
         """The spec's files as they stood when ``period`` was (last) generated."""
         self.db.execute("INSERT OR REPLACE INTO spec_snapshots VALUES (?, ?, ?)",
                         (county, period, json.dumps(files, sort_keys=True)))
 
-    def spec_files(self, county, period) -> dict:
+    def spec_files(self, county: str, period: str) -> dict:
         row = self.db.execute("SELECT files FROM spec_snapshots WHERE county=? AND period=?",
                               (county, period)).fetchone()
         return json.loads(row[0]) if row else {}
 
     # -- one run ------------------------------------------------------------------------------
-    def record_files(self, county, period, entries):
+    def record_files(self, county: str, period: str, entries: list[dict]) -> None:
         self.db.execute("DELETE FROM files WHERE county=? AND period=?", (county, period))
         self.db.executemany(
             "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -170,7 +173,7 @@ class Ledger:
               ",".join(e.get("codes", ()))) for e in entries])
         self.record_raw_names(county, period, entries)
 
-    def record_raw_names(self, county, period, entries):
+    def record_raw_names(self, county: str, period: str, entries: list[dict]) -> None:
         """File names that are not valid UTF-8: shown with U+FFFD in ``files.path``, kept here byte for byte."""
         self.db.execute("CREATE TABLE IF NOT EXISTS raw_names (county TEXT NOT NULL, period TEXT NOT NULL, "
                         "path TEXT NOT NULL, sha256 TEXT NOT NULL, raw_hex TEXT NOT NULL)")
@@ -179,7 +182,8 @@ class Ledger:
                             [(county, period, e["path"], e["sha256"], e["raw_name"]) for e in entries
                              if e.get("raw_name")])
 
-    def record_version(self, county, period, unit, sha256, received: dt.datetime, path, rows: Iterable[Row]):
+    def record_version(self, county: str, period: str, unit: str, sha256: str, received: dt.datetime, path: str,
+                       rows: Iterable[Row]) -> None:
         """Keep an accepted return's rows for good (history is never rewritten)."""
         self.db.execute("INSERT OR IGNORE INTO versions VALUES (?, ?, ?, ?, ?, ?)",
                         (county, period, unit, sha256, _stamp(received), path))
@@ -188,36 +192,36 @@ class Ledger:
             [(county, sha256, r.table, r.key, r.project, r.kind, i,
               json.dumps(dict(r.values), ensure_ascii=False, sort_keys=True)) for i, r in enumerate(rows)])
 
-    def set_standing(self, county, period, standing: dict):
+    def set_standing(self, county: str, period: str, standing: dict[str, str]) -> None:
         """What stands for ``period`` after this run: {unit: sha256}; everything else is dropped."""
         self.db.execute("DELETE FROM standing WHERE county=? AND period=?", (county, period))
         self.db.executemany("INSERT INTO standing VALUES (?, ?, ?, ?)",
                             [(county, period, u, sha) for u, sha in sorted(standing.items())])
 
-    def set_published(self, county, period, token: str):
+    def set_published(self, county: str, period: str, token: str) -> None:
         """The run whose staged outputs belong with this ledger state (see consolidate.recover_outputs)."""
         self.db.execute("INSERT OR REPLACE INTO published VALUES (?, ?, ?)", (county, period, token))
 
-    def published(self, county, period) -> str | None:
+    def published(self, county: str, period: str) -> str | None:
         row = self.db.execute("SELECT token FROM published WHERE county=? AND period=?", (county, period)).fetchone()
         return row[0] if row else None
 
-    def record_run(self, county, period, finished, summary):
+    def record_run(self, county: str, period: str, finished: str, summary: Any) -> None:
         self.db.execute("INSERT INTO runs (county, period, finished, summary) VALUES (?, ?, ?, ?)",
                         (county, period, finished, json.dumps(summary, ensure_ascii=False, sort_keys=True)))
 
     # -- what stands ----------------------------------------------------------------------------
-    def standing(self, county, period) -> dict:
+    def standing(self, county: str, period: str) -> dict[str, str]:
         """{unit: sha256} of the returns that stand for ``period``."""
         return dict(self.db.execute("SELECT unit, sha256 FROM standing WHERE county=? AND period=?",
                                     (county, period)))
 
-    def version_rows(self, county, sha256, unit="", period="") -> list:
+    def version_rows(self, county: str, sha256: str, unit: str = "", period: str = "") -> list[Row]:
         return [Row(t, k, p, kind, unit, period, json.loads(v)) for t, k, p, kind, v in self.db.execute(
             "SELECT tab, key, project, kind, vals FROM version_rows WHERE county=? AND sha256=? ORDER BY ord",
             (county, sha256))]
 
-    def previous_version(self, county, period, unit, sha256) -> str | None:
+    def previous_version(self, county: str, period: str, unit: str, sha256: str) -> str | None:
         """The newest other return of (unit, period) accepted before this one, if any."""
         row = self.db.execute(
             "SELECT sha256 FROM versions WHERE county=? AND period=? AND unit=? AND sha256<>? "
@@ -227,7 +231,8 @@ class Ledger:
             (county, period, unit, sha256, county, period, unit, sha256)).fetchone()
         return row[0] if row else None
 
-    def states(self, county, upto: str, inclusive=True, unit: str | None = None) -> dict:
+    def states(self, county: str, upto: str, inclusive: bool = True,
+               unit: str | None = None) -> dict[str, dict[tuple[str, str], Row]]:
         """{unit: {(table, key): Row}}: each row's latest standing state at or before ``upto``.
 
         A row a unit reported in June and not in July (because July's template lacked it) keeps
@@ -242,21 +247,21 @@ class Ledger:
             sql += " AND s.unit=?"
             args.append(unit)
         sql += " ORDER BY s.unit, s.period, r.ord"
-        out: dict = {}
+        out: dict[str, dict[tuple[str, str], Row]] = {}
         for u, period, t, k, p, kind, v in self.db.execute(sql, args):
             out.setdefault(u, {})[(t, k)] = Row(t, k, p, kind, u, period, json.loads(v))
         return out
 
-    def carry(self, county, unit, period: str) -> list:
+    def carry(self, county: str, unit: str, period: str) -> list[Row]:
         """Rows to pre-fill ``period``'s template: each row's latest state before it."""
         return list(self.states(county, period, inclusive=False, unit=unit).get(unit, {}).values())
 
-    def latest_period(self, county, unit, upto: str) -> str | None:
+    def latest_period(self, county: str, unit: str, upto: str) -> str | None:
         row = self.db.execute("SELECT MAX(period) FROM standing WHERE county=? AND unit=? AND period<=?",
                               (county, unit, upto)).fetchone()
         return row[0] if row else None
 
-    def history(self, county, unit, tab, key) -> list:
+    def history(self, county: str, unit: str, tab: str, key: str) -> list[tuple[str, dict]]:
         """[(period, values)] of one row over time as it stands, oldest first."""
         return [(p, json.loads(v)) for p, v in self.db.execute(
             "SELECT s.period, r.vals FROM standing s JOIN version_rows r ON r.county = s.county "
@@ -264,24 +269,24 @@ class Ledger:
             (county, unit, tab, key))]
 
     # -- mail ------------------------------------------------------------------------------------
-    def was_sent(self, county, period, file, sha256) -> bool:
+    def was_sent(self, county: str, period: str, file: str, sha256: str) -> bool:
         return self.db.execute("SELECT 1 FROM sent WHERE county=? AND period=? AND file=? AND sha256=?",
                                (county, period, file, sha256)).fetchone() is not None
 
-    def record_sent(self, county, period, file, sha256, recipient):
+    def record_sent(self, county: str, period: str, file: str, sha256: str, recipient: str) -> None:
         self.db.execute("INSERT OR IGNORE INTO sent VALUES (?, ?, ?, ?, ?, ?)",
                         (county, period, file, sha256, recipient, dt.datetime.now().isoformat(timespec="seconds")))
 
-    def senders(self, county, nonce) -> set:
+    def senders(self, county: str, nonce: str) -> set[str]:
         """E-mail senders that returned the template ``nonce`` in earlier runs."""
         return {r[0] for r in self.db.execute(
             "SELECT DISTINCT sender FROM files WHERE county=? AND nonce=? AND sender IS NOT NULL",
             (county, nonce))}
 
-    def year_ends(self, county, unit, before_year: int) -> dict:
+    def year_ends(self, county: str, unit: str, before_year: int) -> dict[tuple[str, str], dict[int, dict]]:
         """{(table, key): {year: values}}: each row's latest standing values in every year
         before ``before_year`` (the year-end state, by period order)."""
-        out: dict = {}
+        out: dict[tuple[str, str], dict[int, dict]] = {}
         for period, t, k, v in self.db.execute(
                 "SELECT s.period, r.tab, r.key, r.vals FROM standing s JOIN version_rows r "
                 "ON r.county = s.county AND r.sha256 = s.sha256 WHERE s.county=? AND s.unit=? AND s.period < ? "
@@ -289,7 +294,8 @@ class Ledger:
             out.setdefault((t, k), {})[int(period[:4])] = json.loads(v)
         return out
 
-    def year_end_values(self, county, unit, table, key, before_year: int, column="actual") -> dict:
+    def year_end_values(self, county: str, unit: str, table: str, key: str, before_year: int,
+                        column: str = "actual") -> dict[int, Any]:
         """{year: value} of one row's ``column`` at the end of each year before ``before_year``."""
         found = self.year_ends(county, unit, before_year).get((table, key), {})
         return {year: values.get(column) for year, values in found.items()}
@@ -303,13 +309,13 @@ BACKUP_DIR = "备份"
 BACKUPS_KEPT = 5
 
 
-def open_ledger(desk, code) -> Ledger:
+def open_ledger(desk: Desk, code: str) -> Ledger:
     """The county's ledger, after ``check_ledger`` found it sound (or absent on a fresh desk)."""
     check_ledger(desk, code)
     return Ledger(desk.ledger_path(code))
 
 
-def check_ledger(desk, code):
+def check_ledger(desk: Desk, code: str) -> None:
     """Refuse (DeskError) a ledger that is corrupt, or empty, missing or without its tables while the
     desk has history; reads only, changes nothing."""
     path = desk.ledger_path(code)
@@ -335,14 +341,14 @@ def check_ledger(desk, code):
         raise _refuse(desk, code, f"台账 {path} 缺少数据表 {'、'.join(sorted(missing))}")
 
 
-def has_history(desk, code) -> str:
+def has_history(desk: Desk, code: str) -> str:
     """The periods the desk has consolidated outputs for ('' when none)."""
     base = desk.consolidated(code)
     done = sorted(p.parent.name for p in base.glob("*/汇总结果.json")) if base.is_dir() else []
     return "、".join(done)
 
 
-def _refuse(desk, code, what):
+def _refuse(desk: Desk, code: str, what: str) -> DeskError:
     from .desk import DeskError
     backup = newest_backup(desk, code)
     if backup:
@@ -352,14 +358,14 @@ def _refuse(desk, code, what):
     return DeskError(f"{what}。为免丢失历史，本次没有做任何修改。{how}。")
 
 
-def _read_only(path):
+def _read_only(path: str | Path) -> sqlite3.Connection:
     """A connection that changes nothing on disk: no journal files either, unless a WAL is there to read."""
     path = Path(path).resolve()
     wal = path.with_name(path.name + "-wal").exists()
     return sqlite3.connect(f"{path.as_uri()}?{'mode=ro' if wal else 'immutable=1'}", uri=True, timeout=30)
 
 
-def newest_backup(desk, code):
+def newest_backup(desk: Desk, code: str) -> Optional[Path]:
     """The newest backup that is itself a sound ledger, or None."""
     for candidate in sorted((desk.consolidated(code) / BACKUP_DIR).glob("ledger-*.sqlite"), reverse=True):
         try:
@@ -375,7 +381,7 @@ def newest_backup(desk, code):
     return None
 
 
-def backup_ledger(desk, code, keep=BACKUPS_KEPT):
+def backup_ledger(desk: Desk, code: str, keep: int = BACKUPS_KEPT) -> Optional[Path]:
     """Copy the ledger (sqlite3's backup API: consistent even in WAL mode) to 备份/, keeping ``keep``."""
     path = desk.ledger_path(code)
     if not path.exists() or path.stat().st_size == 0:
@@ -399,7 +405,7 @@ def backup_ledger(desk, code, keep=BACKUPS_KEPT):
     return target
 
 
-def stored_fingerprint(path) -> str | None:
+def stored_fingerprint(path: str | Path) -> str | None:
     """The signing key's fingerprint the ledger was kept under (read only), or None."""
     path = Path(path)
     if not path.exists() or path.stat().st_size == 0:
@@ -414,7 +420,7 @@ def stored_fingerprint(path) -> str | None:
         db.close()
 
 
-def issued_before(path) -> bool:
+def issued_before(path: str | Path) -> bool:
     """Whether templates were ever issued from this ledger (read only)."""
     path = Path(path)
     if not path.exists() or path.stat().st_size == 0:
@@ -427,12 +433,12 @@ def issued_before(path) -> bool:
         db.close()
 
 
-def record_fingerprint(ledger, value):
+def record_fingerprint(ledger: Ledger, value: str) -> None:
     ledger.db.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
     ledger.db.execute("INSERT OR REPLACE INTO meta VALUES ('key_fingerprint', ?)", (value,))
 
 
-def period_has_results(path, county, period) -> int:
+def period_has_results(path: str | Path, county: str, period: str) -> int:
     """How many files the ledger recorded for (county, period) (read only)."""
     path = Path(path)
     if not path.exists() or path.stat().st_size == 0:
@@ -444,7 +450,7 @@ def period_has_results(path, county, period) -> int:
         db.close()
 
 
-def check_key(desk, code, key):
+def check_key(desk: Desk, code: str, key: bytes) -> None:
     """Refuse (DeskError) a key other than the one the desk's templates were issued under; reads only."""
     from . import signing
     from .desk import DeskError

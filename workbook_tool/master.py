@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Sequence, Union
 
 import xlsxwriter
 
@@ -17,13 +18,19 @@ from .desk import write_file
 from .template import WORKBOOK_OPTIONS
 from .values import typed
 
+if TYPE_CHECKING:
+    from .desk import Period
+    from .findings import Finding
+    from .spec import Spec
+    from .standing import UnitData
+
 PERCENT_COLUMNS = {"rate", "schedule"}
 CONSTANT_MEMORY_ROWS = 50_000
 
 
-def table_rows(spec, units_data) -> dict:
+def table_rows(spec: Spec, units_data: Iterable[UnitData]) -> dict[str, list[dict[str, Any]]]:
     """{table: [row dict]} of every unit's rows, with unit, status and project number."""
-    out = {t: [] for t in spec.tables}
+    out: dict[str, list[dict[str, Any]]] = {t: [] for t in spec.tables}
     for ud in units_data:
         for row, status in ud.rows:
             if row.table in out:
@@ -32,10 +39,11 @@ def table_rows(spec, units_data) -> dict:
     return out
 
 
-def overview(spec, period, data, submissions):
+def overview(spec: Spec, period: Period, data: dict[str, list[dict[str, Any]]],
+             submissions: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per project: the figures of 总览 (plain dicts, also used by tests and the bulletin)."""
     returned = {s["unit"] for s in submissions if s["returned"]}
-    by_project = {t: {} for t in data}
+    by_project: dict[str, dict[int, list[dict[str, Any]]]] = {t: {} for t in data}
     for table, rows in data.items():
         for row in rows:
             by_project[table].setdefault(row["_project"], []).append(row)
@@ -123,7 +131,9 @@ def _header_row(ws, fmt, r, headers, widths):
         ws.write_string(r, c, h, fmt.header)
 
 
-def write_master(spec, period, units_data, submissions, findings, path):
+def write_master(spec: Spec, period: Period, units_data: Iterable[UnitData], submissions: Sequence[dict[str, Any]],
+                 findings: Sequence[Finding], path: Union[str, Path]) -> None:
+    """Write the county master workbook (汇总表) of ``period`` at ``path``."""
     data = table_rows(spec, units_data)
     large = sum(len(rows) for rows in data.values()) > CONSTANT_MEMORY_ROWS
     buf = io.BytesIO()

@@ -15,6 +15,7 @@ import struct
 import zipfile
 import zlib
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import signing
 from .findings import Finding
@@ -53,7 +54,7 @@ class ReadResult:
     unprotected: list = field(default_factory=list)       # sheets whose protection was removed
     external_formulas: list = field(default_factory=list)  # (sheet, cell) of formulas into other files
 
-    def refuse(self, code, **kw):
+    def refuse(self, code: str, **kw: Any) -> ReadResult:
         self.findings.append(Finding(code, **kw))
         self.fatal = True
         return self
@@ -470,9 +471,9 @@ def _parse(data: bytes, result: ReadResult) -> ReadResult:
     return result
 
 
-def parse_meta(rows):
+def parse_meta(rows: list[list[Any]]) -> tuple[dict[str, str], list[Any]]:
     """The metadata sheet → (meta dict, row records)."""
-    meta = {}
+    meta: dict[str, str] = {}
     i = 1
     while i < len(rows) and rows[i] and rows[i][0] != "rows":
         key, value = rows[i][0], rows[i][1] if len(rows[i]) > 1 else ""
@@ -489,7 +490,7 @@ def parse_meta(rows):
     return meta, records
 
 
-def _meta_text(value) -> str:
+def _meta_text(value: object) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))   # LibreOffice may turn a numeric-looking text into a number
     return "" if value is None else str(value)

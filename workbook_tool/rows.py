@@ -8,8 +8,9 @@ kind, 序时进度, thresholds) and travels in the template's signed record.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Iterable, Optional
 
-from .tables import INPUT, LOCKED, NEW, TABLES
+from .tables import INPUT, LOCKED, NEW, TABLES, Column
 from .values import typed
 
 
@@ -28,17 +29,17 @@ class Row:
     excel_row: int = 0             # 1-based row in the sheet it was read from (0: not from a sheet)
 
     @property
-    def ident(self) -> tuple:
+    def ident(self) -> tuple[str, str]:
         return (self.table, self.key)
 
     @property
     def year(self) -> int:
         return int(self.period[:4]) if self.period else 0
 
-    def is_input(self, col) -> bool:
+    def is_input(self, col: Column) -> bool:
         return col.mode == INPUT or (col.mode == NEW and (self.kind == "blank" or col.key in self.opened))
 
-    def is_locked(self, col) -> bool:
+    def is_locked(self, col: Column) -> bool:
         return col.mode == LOCKED or (col.mode == NEW and self.kind != "blank" and col.key not in self.opened)
 
     @property
@@ -47,17 +48,18 @@ class Row:
         return tuple(self.extra.get("open", ()))
 
 
-def latest_state(rows) -> dict:
+def latest_state(rows: Iterable[Row]) -> dict[tuple[str, str], Row]:
     """{(table, key): Row}: the newest row of each key, given rows in period order."""
-    out: dict = {}
+    out: dict[tuple[str, str], Row] = {}
     for row in rows:
         out[row.ident] = row
     return out
 
 
-def rows_from_records(records, inputs=None) -> dict:
+def rows_from_records(records: Iterable[dict],
+                      inputs: Optional[dict[tuple[str, str], dict[str, Any]]] = None) -> dict[str, list[Row]]:
     """Rebuild a template's rows from its signed records (+ the unit's submitted inputs)."""
-    rows = {}
+    rows: dict[str, list[Row]] = {}
     for rec in records:
         table = TABLES[rec["t"]]
         values = {c.key: typed(c, rec["v"][c.key]) for c in table.columns if c.key in rec["v"]}

@@ -14,11 +14,12 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable, Iterable, Optional, Sequence, Union
 
 import yaml
 
 from .desk import DeskError, write_file
-from .spec import SpecError, parse_spec, read_spec_sources
+from .spec import Spec, SpecError, parse_spec, read_spec_sources
 
 LISTS = {"indicator": "indicators", "task": "tasks", "major_project": "major_projects"}
 KIND_NAMES = {"indicator": "指标", "task": "重点任务", "major_project": "重大项目"}
@@ -36,8 +37,8 @@ class Change:
     id: str
     key: str                   # annual | plan | milestone | due | annual_plan | "" (a new item)
     year: int
-    old: object
-    new: object
+    old: Any
+    new: Any                   # the value; for a new item, {field: value}
     project: int = 0           # the project (工程) the item belongs to
     unit: str = ""             # the lead unit whose plan gave it
     name: str = field(default="", compare=False)
@@ -49,7 +50,7 @@ class Change:
         return f"{what} {self.year} 年{KEY_NAMES[self.key]}：{shown(self.old)} → {shown(self.new)}"
 
 
-def shown(value) -> str:
+def shown(value: object) -> str:
     if value is None or value == "" or value == () or value == {}:
         return "空"
     if isinstance(value, float):
@@ -71,7 +72,7 @@ class EditError(DeskError):
 
 # -- rendering values ------------------------------------------------------------------------
 
-def scalar(value, flow=False) -> str:
+def scalar(value: object, flow: bool = False) -> str:
     """A YAML scalar that reads back as ``value`` (plain when safe, else double-quoted)."""
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -91,7 +92,7 @@ def scalar(value, flow=False) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def render(value, flow=True) -> str:
+def render(value: object, flow: bool = True) -> str:
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}: {render(v)}" for k, v in value.items()) + "}"
     if isinstance(value, (list, tuple)):
@@ -125,22 +126,22 @@ class _File:
         for i, ch in enumerate(text):
             if ch == "\n":
                 self.starts.append(i + 1)
-        self.edits = []                      # (start, end, seq, text)
+        self.edits: list[tuple[int, int, int, str]] = []        # (start, end, seq, text)
 
-    def at(self, mark) -> int:
+    def at(self, mark: yaml.Mark) -> int:
         return self.starts[mark.line] + mark.column
 
-    def line_end(self, mark) -> int:
+    def line_end(self, mark: yaml.Mark) -> int:
         """Offset just after the line on which ``mark`` stands (a mark at column 0: that offset)."""
         if mark.column == 0:
             return self.at(mark)
         nxt = mark.line + 1
         return self.starts[nxt] if nxt < len(self.starts) else len(self.text)
 
-    def edit(self, start, end, text):
+    def edit(self, start: int, end: int, text: str) -> None:
         self.edits.append((start, end, len(self.edits), text))
 
-    def replace(self, start, end, text):
+    def replace(self, start: int, end: int, text: str) -> None:
         """Replace a value on its line; a comment after it keeps its column where there is room."""
         grow = len(text) - (end - start)
         spaces = 0
@@ -156,7 +157,7 @@ class _File:
             text = text[:start] + new + text[end:]
         return text
 
-    def end_of(self, node) -> int:
+    def end_of(self, node: yaml.Node) -> int:
         """Where to insert lines after a block node (its last value's line)."""
         last = node
         while isinstance(last, (yaml.MappingNode, yaml.SequenceNode)) and last.value and not last.flow_style:
@@ -166,7 +167,7 @@ class _File:
             self.edit(pos, pos, self.newline)
         return pos
 
-    def lines(self, indent: int, lines) -> str:
+    def lines(self, indent: int, lines: Iterable[str]) -> str:
         return "".join(" " * indent + line + self.newline for line in lines)
 
 
@@ -180,7 +181,8 @@ def _set_by_year(f: _File, item, key, year, new, old_single, plan_years):
     knode, vnode = _get(item, key)
     y0, y1 = plan_years
     if knode is None:
-        f.edit(*([f.end_of(item)] * 2), f.lines(item.start_mark.column, [f"{key}: {render({year: new})}"]))
+        pos = f.end_of(item)
+        f.edit(pos, pos, f.lines(item.start_mark.column, [f"{key}: {render({year: new})}"]))
         return
     if _year_map(vnode):
         if vnode.flow_style:
@@ -282,12 +284,12 @@ def _index(files: dict) -> tuple:
     return items, projects
 
 
-def edited_sources(texts: dict, changes, spec) -> dict:
+def edited_sources(texts: dict[str, Any], changes: Iterable[Change], spec: Spec) -> dict[str, str]:
     """The spec's sources {relative path: text} with ``changes`` applied (only edited files)."""
     files = {rel: _File(rel, text) for rel, text in texts.items()
              if rel.startswith("projects/") and rel.endswith(".yaml") and isinstance(text, str)}
     items, projects = _index(files)
-    touched = set()
+    touched: set[str] = set()
     for c in changes:
         if not c.key:
             f = projects.get(c.project)
@@ -316,9 +318,9 @@ def _single(spec, c):
     return None
 
 
-def verify(spec_after, changes):
+def verify(spec_after: Spec, changes: Iterable[Change]) -> list[str]:
     """Every change reads back from the edited spec as intended; → list of problems."""
-    found = {}
+    found: dict[tuple[str, str], Any] = {}
     for p in spec_after.projects:
         for kind, objs in (("indicator", p.indicators), ("task", p.tasks), ("major_project", p.major_projects)):
             for obj in objs:
@@ -346,7 +348,7 @@ def verify(spec_after, changes):
     return problems
 
 
-def apply_to_yaml(folder, spec, changes) -> list:
+def apply_to_yaml(folder: Union[str, Path], spec: Spec, changes: Sequence[Change]) -> list[str]:
     """Edit the YAML files of ``folder``; → the relative paths written. All or nothing."""
     folder = Path(folder)
     texts = read_spec_sources(folder)
@@ -379,7 +381,7 @@ def _encode(text: str, original: bytes) -> bytes:
 WORKBOOK_NAME = "规格.xlsx"
 
 
-def apply_changes(folder, spec, changes) -> list:
+def apply_changes(folder: Union[str, Path], spec: Spec, changes: Sequence[Change]) -> list[str]:
     """Write ``changes`` into the spec folder, YAML or 规格.xlsx, whichever it holds."""
     folder = Path(folder)
     if not (folder / "county.yaml").is_file() and (folder / WORKBOOK_NAME).is_file():
@@ -392,12 +394,12 @@ def apply_changes(folder, spec, changes) -> list:
     return apply_to_yaml(folder, spec, changes)
 
 
-def _workbook_backend():
+def _workbook_backend() -> Optional[Callable[[Path, list[Change]], None]]:
     """The 规格.xlsx backend: the changes as cells of the spec workbook (spec/workbook_edit.py)."""
     from .spec.workbook_edit import update_spec_workbook
     from .spec import load_spec
 
-    def apply(path, changes):
+    def apply(path: Path, changes: list[Change]) -> None:
         spec = load_spec(path.parent)
         cells = [cell for change in changes for cell in workbook_cells(spec, change)]
         update_spec_workbook(path, cells)
@@ -427,7 +429,7 @@ def _find(spec, kind, item_id):
     return None
 
 
-def workbook_cells(spec, change) -> list:
+def workbook_cells(spec: Spec, change: Change) -> list[tuple[str, Any, str, Any]]:
     """One plan change → the (sheet, row id, column, value) cells of 规格.xlsx that say it."""
     from .spec.schema import INDICATOR, MAJOR, TASK
     from .spec.sheets import PROJECT_NO, year_header
@@ -435,7 +437,7 @@ def workbook_cells(spec, change) -> list:
                     "major_project": ("重大项目", MAJOR)}[change.kind]
     labels = {f.key: f.label for f in table}
     if not change.key:                                    # a new task or major project: a new row
-        cells = [(sheet, change.id, PROJECT_NO, change.project)]
+        cells: list[tuple[str, Any, str, Any]] = [(sheet, change.id, PROJECT_NO, change.project)]
         for key, value in change.new.items():
             if key == "id" or value in (None, ""):
                 continue

@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .tables import Column
 
 
-def canon(value) -> str:
+def canon(value: Any) -> str:
     """The text form of a cell value used in signatures and comparisons."""
     if value is None:
         return ""
@@ -23,7 +27,7 @@ def canon(value) -> str:
     return str(value)
 
 
-def typed(col, value):
+def typed(col: Column, value: Any) -> Any:
     """A stored (JSON or canonical text) value → the Python value to write in a cell."""
     if value in (None, ""):
         return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 from .fields import Items, Node, validate
 from .model import Indicator, MajorProject, Problem, Project, Spec, Task, Unit, default_unit_code
@@ -101,10 +101,12 @@ def build_units(doc: Node, out: Problems) -> tuple:
     if not isinstance(raw, list):
         out.add("P016", doc.at("units"), name=doc.name("units"), what="单位")
         raw = []
-    units, spelled, codes = [], {}, {}
+    units = []
+    spelled: dict[str, Location] = {}
+    codes: dict[str, str] = {}           # code → the unit name that has it
     for i, node in enumerate(raw):
         if not isinstance(node, Node):
-            out.add("P017", raw.at(i), what="每个单位", hint="，至少有 name")
+            out.add("P017", cast(Items, raw).at(i), what="每个单位", hint="，至少有 name")   # sources give Items
             continue
         v = validate(node, UNIT, out, "单位")
         for name in [v["name"], *v["aliases"]]:
@@ -143,7 +145,7 @@ def build_groups(doc: Node, registry: Registry, out: Problems) -> dict:
         return {}
     groups = {}
     for gname, members in raw.items():
-        where = raw.at(gname)
+        where = cast(Node, raw).at(gname)            # sources give Node
         if gname in registry.spelled:
             out.add("P052", where, name=gname)
         if not isinstance(members, list) or not members:
@@ -189,7 +191,7 @@ class Ids:
 class Members:
     """Resolves the unit lists of one project: names, aliases and (where allowed) groups."""
 
-    def __init__(self, registry: Registry, out: Problems):
+    def __init__(self, registry: Registry, out: Problems) -> None:
         self.registry, self.out = registry, out
         self.served: set = set()
 
@@ -200,7 +202,7 @@ class Members:
         if not isinstance(seq, list):
             self.out.add("P016", node.at(key), name=node.name(key), what="单位")
             return ()
-        result = []
+        result: list[str] = []
         for i, name in enumerate(seq):
             where = seq.at(i) if isinstance(seq, Items) else node.at(key)
             if not isinstance(name, str):
@@ -248,10 +250,10 @@ def build_project(doc: Node, settings: Settings, ids: Ids, out: Problems, file: 
             built.append(ROW_BUILDERS[key](node, values, members, lead, settings))
             ids.remember(node, out)
         rows[key] = tuple(built)
-    for table, key in (("projects", "major_projects"), ("problems", "problems"),
-                       ("indicators", "indicators"), ("tasks", "tasks")):
-        if rows[key] and table not in settings.tables:
-            out.add("P044", doc.at(key), title=TABLE_TITLES[table], table=table, key=key)
+    for table_key, key in (("projects", "major_projects"), ("problems", "problems"),
+                           ("indicators", "indicators"), ("tasks", "tasks")):
+        if rows[key] and table_key not in settings.tables:
+            out.add("P044", doc.at(key), title=TABLE_TITLES[table_key], table=table_key, key=key)
     return Project(
         no=v["no"], name=v["name"], convener=v["convener"], lead_units=lead,
         units=tuple(u for u in units if u not in lead), goal=v["goal"], indicators=rows["indicators"],
@@ -328,7 +330,8 @@ ROW_BUILDERS = {"indicators": build_indicator, "tasks": build_task, "major_proje
 def build_spec(county: Node, projects: list, folder: str, out: Problems) -> Spec:
     """The whole spec from the county mapping and [(project mapping, file), ...]; raise every problem."""
     settings = build_county(county, out)
-    ids, numbers, built = Ids(), {}, []
+    ids, built = Ids(), []
+    numbers: dict[int, Location] = {}
     for doc, file in projects:
         project = build_project(doc, settings, ids, out, file)
         if project.no and project.no in numbers:

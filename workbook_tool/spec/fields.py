@@ -19,7 +19,7 @@ class Node(dict):
     """A mapping read from a spec source that knows where it is and where each key is."""
 
     def __init__(self, where: Location, items: Iterable = (), key_where: Optional[dict] = None,
-                 names: Optional[dict] = None):
+                 names: Optional[dict] = None) -> None:
         super().__init__(items)
         self.where = where
         self.key_where = dict(key_where or {})
@@ -38,7 +38,7 @@ class Node(dict):
 class Items(list):
     """A list read from a spec source that knows where it is and where each item is."""
 
-    def __init__(self, where: Location, items: Iterable = (), item_where: Iterable = ()):
+    def __init__(self, where: Location, items: Iterable = (), item_where: Iterable = ()) -> None:
         super().__init__(items)
         self.where = where
         self.item_where = list(item_where)

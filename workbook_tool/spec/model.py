@@ -262,8 +262,8 @@ class Spec:
         return table in self.tables
 
 
-def _years_given(project) -> set:
-    years = set()
+def _years_given(project: Project) -> set[int]:
+    years: set[int] = set()
     for ind in project.indicators:
         years.update(y for y, _ in ind.annual_by_year)
         years.update(y for y, _ in ind.plan_by_year)

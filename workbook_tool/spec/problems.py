@@ -147,7 +147,7 @@ class SpecError(Exception):
     ``issues`` holds the coded problems; ``problems`` their rendered lines (``file:line: message``),
     as the CLI prints them."""
 
-    def __init__(self, problems: Iterable[Union[SpecProblem, str]]):
+    def __init__(self, problems: Iterable[Union[SpecProblem, str]]) -> None:
         problems = list(problems)
         self.issues = [p for p in problems if isinstance(p, SpecProblem)]
         self.problems = [str(p) for p in problems]

@@ -210,7 +210,7 @@ def _groups(nodes: list, shown: str, out: Problems) -> Node:
 # -- projects and their rows ---------------------------------------------------------------------------
 
 def _projects(tables: dict, shown: str, out: Problems) -> list:
-    projects = {}
+    projects: dict[Any, Node] = {}
     for node in tables["projects"]:
         projects.setdefault(_number_text(node.get("no")), node)
     for key in ("indicators", "tasks", "major_projects", "problems"):

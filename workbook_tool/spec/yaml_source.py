@@ -94,7 +94,9 @@ def yaml_bounds_problem(path: Path, text: Optional[str] = None) -> Optional[str]
         if size > MAX_YAML_MB * 1024 * 1024:
             return f"文件 {size / 1024 / 1024:.1f} MB，超过 {MAX_YAML_MB} MB：规格文件不应这么大。"
         return None
-    sizes, stack, total = {}, [[0, None]], 0
+    sizes: dict[Optional[str], int] = {}         # anchor → nodes under it
+    stack: list[list[Any]] = [[0, None]]         # [nodes so far, anchor] of each open collection
+    total = 0
     try:
         for event in yaml.parse(text, Loader=_LineLoader):
             if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
