@@ -108,7 +108,7 @@ def plan_rows(spec, unit: str, year: int) -> dict:
     """{table key: [Row]} of ``unit``'s plan for ``year``, pre-filled with what the spec holds."""
     last = year - 1
     has_last = last >= spec.plan_years[0]
-    rows = {"plan_indicators": [], "plan_tasks": [], "plan_projects": []}
+    rows: dict = {"plan_indicators": [], "plan_tasks": [], "plan_projects": []}
     for p in led_projects(spec, unit):
         if spec.uses("indicators"):
             for ind in p.indicators:

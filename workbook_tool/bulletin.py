@@ -88,7 +88,7 @@ def gather(desk: Desk, spec, quarter: Quarter) -> BulletinData:
     returned = set(last["accepted"]) | set(last["rejected"])
     submissions = [{"unit": u, "returned": u in returned} for u in spec.responsible_units]
     projects = overview(spec, latest, data, submissions)
-    totals = {}
+    totals: dict = {}
     for row in projects:
         for key, value in row.items():
             if key not in ("no", "name") and isinstance(value, (int, float)):
@@ -230,7 +230,7 @@ def write_bulletin(spec, d: BulletinData, path: Path):
 
 def ranking_lines(ranking) -> list:
     """The ranking, ties grouped: 并列第1名（40个单位，3/3个月）：县发改局、…; the last group named too."""
-    groups = []
+    groups: list = []
     for unit, score, months in ranking:
         if groups and groups[-1][0] == score:
             groups[-1][2].append(unit)

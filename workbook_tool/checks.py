@@ -164,7 +164,7 @@ def check_return(result, spec, period, previous=()) -> Checked:
             findings.append(Finding("S005", unit=unit, sheet=name, detail=name))
     external = set(result.external_formulas)
 
-    by_table = {}
+    by_table: dict = {}
     for record in result.records:
         by_table.setdefault(record["t"], []).append(record)
 

@@ -122,20 +122,19 @@ class _RunLock:
 
     def __init__(self, path: Path):
         self.path = path
-        self.db = None
 
-    def __enter__(self):
+    def __enter__(self) -> "_RunLock":
         import sqlite3
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, timeout=0, isolation_level=None)
+        self.db = db = sqlite3.connect(self.path, timeout=0, isolation_level=None)
         try:
-            self.db.execute("BEGIN EXCLUSIVE")
+            db.execute("BEGIN EXCLUSIVE")
         except sqlite3.OperationalError:
-            self.db.close()
+            db.close()
             raise DeskError("另一个汇总正在运行（同一个县）。请等它结束后再运行。") from None
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc) -> None:
         self.db.execute("ROLLBACK")
         self.db.close()
 
@@ -168,7 +167,7 @@ def assess(desk, spec, period, key, ledger, progress=None, jobs=1, now=None) -> 
     """
     now = now or _now()
     entries = []
-    senders = {}                       # nonce → e-mail senders seen in this run
+    senders: dict = {}                 # nonce → e-mail senders seen in this run
     candidates = scan(desk.inbox, spec.max_file_mb, spec.max_unpacked_mb)
     if desk.mailbox is not None:
         candidates = itertools.chain(candidates, scan_mailbox(desk.mailbox))
@@ -183,7 +182,7 @@ def assess(desk, spec, period, key, ledger, progress=None, jobs=1, now=None) -> 
     entries.sort(key=lambda e: e.path)
 
     # several returns from one unit: the one received last wins (never a time the sender wrote)
-    by_unit = {}
+    by_unit: dict = {}
     for e in entries:
         if e.verdict == "candidate" or (e.unit and e.stale):
             by_unit.setdefault(e.unit, []).append(e)
@@ -439,7 +438,7 @@ def _examine(cand, spec, period, key) -> FileEntry:
     if result.fatal:
         return e
     status, found = identify(result, spec, period, key)
-    meta = result.meta
+    meta = result.meta or {}
     e.findings.extend(_with_file(f, cand.path) for f in found)
     if status == "skip":
         e.verdict = "skipped"

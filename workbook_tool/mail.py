@@ -225,6 +225,7 @@ def _connect(config):
     port = int(config.get("port") or 0)
     security = str(config.get("security") or "starttls").lower()
     timeout = 30
+    server: smtplib.SMTP
     if security == "ssl":
         server = smtplib.SMTP_SSL(host, port or 465, timeout=timeout, context=ssl.create_default_context())
     else:

@@ -101,7 +101,7 @@ def _at(f, path, unit=None):
 def check_plan(result, spec, year, unit, entry):
     """Structure, values and plan rules of one identified plan; fills ``entry.rows``; yields findings."""
     tables = plan_tables(spec, year)
-    by_table = {}
+    by_table: dict = {}
     for rec in result.records:
         by_table.setdefault(rec["t"], []).append(rec)
     known = {t.sheet for t in tables} | {"填报说明", LIST_SHEET}
@@ -299,20 +299,22 @@ def collect_plans(desk: Desk, spec, year: int, now=None) -> PlanResult:
             e = examine(cand, spec, year, key)
             if e.received is None:
                 e.received = ledger.first_seen(e.origin or e.sha256, e.path, now)
-            if e.verdict == "candidate":
+            if e.verdict == "candidate" and e.unit:
                 nonces = ledger.issued(spec.code, period, e.unit)
                 if nonces and e.nonce != nonces[-1]:
                     e.findings.append(Finding("F007", unit=e.unit, file=e.path))
             entries.append(e)
-    winners = {}
-    for e in sorted((e for e in entries if e.verdict == "candidate"), key=lambda e: (e.received, e.path), reverse=True):
+    winners: dict = {}
+    for e in sorted((e for e in entries if e.verdict == "candidate" and e.unit), key=lambda e: (e.received, e.path),
+                    reverse=True):
         if e.unit in winners:
             e.verdict = "superseded"
-            e.findings.append(Finding("F008", unit=e.unit, file=e.path))
+            e.findings.append(Finding("F008", unit=e.unit or "", file=e.path))
         else:
             winners[e.unit] = e
     order = {u: i for i, u in enumerate(lead_units(spec))}
-    accepted, rejected = [], []
+    accepted: list = []
+    rejected: list = []
     for unit in sorted(winners, key=lambda u: order.get(u, len(order))):
         e = winners[unit]
         e.verdict = "rejected" if e.has_errors else "accepted"
@@ -342,7 +344,7 @@ def plan_changes(spec, year, accepted) -> list:
         for kind, objs in (("indicator", p.indicators), ("task", p.tasks), ("major_project", p.major_projects)):
             for obj in objs:
                 items[(kind, obj.id)] = (p, obj)
-    taken = {}
+    taken: dict = {}
     changes = []
     used_ids = {obj_id for _, obj_id in items}
 
@@ -420,7 +422,7 @@ def _new_item(spec, year, unit, row, used_ids):
     new_id = f"{project.no:02d}-{letter}{n:02d}"
     used_ids.add(new_id)
     if kind == "task":
-        fields = {"id": new_id, "name": name}
+        fields: dict = {"id": new_id, "name": name}
         units = [spec.resolve(u) or u for u in split_units(v.get("units") or "")]
         if units and units != list(project.lead_units):
             fields["units"] = units
@@ -447,7 +449,8 @@ def _write_feedbacks(spec, year, key, rejected, folder: Path) -> list:
         if any(f.code == "F007" for f in e.findings):
             continue                      # a stale plan: the unit uses its current plan workbook
         rows = _rows_back(spec, year, e)
-        notes, feedback = {}, []
+        notes: dict = {}
+        feedback: list = []
         for f in e.findings:
             if f.code == "F008":
                 continue
@@ -465,7 +468,7 @@ def _rows_back(spec, year, e) -> dict:
     """The plan's rows as issued (from its signed records) with the unit's entries filled back in."""
     tables = {t.key: t for t in plan_tables(spec, year)}
     raw = {(r.table, r.key): r.raw for r in e.rows}
-    rows = {}
+    rows: dict = {}
     for rec in e.records:
         table = tables.get(rec["t"])
         if table is None:
