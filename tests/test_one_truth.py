@@ -10,6 +10,7 @@ from workbook_tool.bulletin import Quarter, gather, sentences
 from workbook_tool.cli import main
 from workbook_tool.consolidate import consolidate
 from workbook_tool.desk import Desk, Period
+from workbook_tool.spec import load_spec
 from workbook_tool.workflow import generate_templates, status_report
 
 from conftest import ON_TIME, Office, objects
@@ -306,3 +307,43 @@ def test_a_unit_added_later_is_not_missing_in_an_earlier_period(may):
     assert again["accepted"] == [U]
     data = gather(Desk(may.root), may.spec, Quarter.parse("2023Q3"))
     assert all(unit != "县气象局" for unit, *_ in data.ranking)
+
+
+def test_a_spec_edit_applies_from_its_period_on_and_never_rewrites_the_past(may):
+    """2023-11 … 2024-01 with a spec edit in December: a unit inserted mid-registry, a task removed, 2024
+    targets added. November keeps its spec when re-consolidated, in status and in its quarter's bulletin."""
+    from workbook_tool.cli import main as cli_main
+    nov = month(may, "2023-11", units=may.spec.responsible_units)
+    may.drop(filled(nov, "县经信局"), "nov.xlsx", when=dt.datetime(2023, 12, 2))
+    before = run(may, "2023-11")
+    assert any(r["重点任务"].startswith("着力重塑制造业政策体系") for r in unit_rows(before, "重点任务", "县经信局"))
+    folder = may.root / "specs/shengsi"
+    county = folder / "county.yaml"
+    county.write_text(county.read_text(encoding="utf-8").replace(
+        "  - name: 县发改局\n", "  - name: 县发改局\n  - name: 县气象局\n", 1), encoding="utf-8")
+    project = folder / "projects/02.yaml"
+    text = project.read_text(encoding="utf-8")
+    start = text.index('  - id: "02-T01"')
+    text = text[:start] + text[text.index('  - id: "02-T02"'):]                      # 02-T01 removed
+    text = text.replace("units: [县委人才办, ", "units: [县气象局, 县委人才办, ", 1)
+    text = text.replace("    annual: 25\n", "    annual: {2023: 25, 2024: 27}\n", 1)       # 02-I01 规上企业营业收入
+    project.write_text(text, encoding="utf-8")
+    month(may, "2023-12", units=load_spec(folder).responsible_units)
+    jan = month(may, "2024-01", units=["县经信局"])
+    again = run(may, "2023-11")                                          # November, re-consolidated later
+    assert again["expected"] == before["expected"] and "县气象局" not in again["missing"]
+    assert any(r["重点任务"].startswith("着力重塑制造业政策体系") for r in unit_rows(again, "重点任务", "县经信局"))
+    lines = status_report(*objects(may.root, "specs/shengsi", "2023-11"))
+    assert f"应报 {before['expected']} 个单位" in lines[0] and not any("县气象局" in line for line in lines)
+    data = gather(Desk(may.root), load_spec(folder), Quarter.parse("2023Q4"))
+    assert data.period == Period(2023, 11) and all(unit != "县气象局" for unit, *_ in data.ranking)
+    december = run(may, "2023-12")                                        # from December on: the new spec
+    assert "县气象局" in december["missing"] and december["expected"] == before["expected"] + 1
+    template = openpyxl.load_workbook(jan.template("县经信局"))
+    rows = dict(demo.rows_of(template, "indicators"))
+    assert rows["02-I01"]["annual"] == 27
+    assert "02-T01" not in dict(demo.rows_of(template, "tasks"))
+    november = openpyxl.load_workbook(nov.template("县经信局"))
+    assert dict(demo.rows_of(november, "indicators"))["02-I01"]["annual"] == 25
+    result = CliRunner().invoke(cli_main, ["check-spec", "--root", str(may.root), "--spec", "specs/shengsi"])
+    assert result.exit_code == 0, result.output
