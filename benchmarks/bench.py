@@ -51,12 +51,13 @@ def synthetic_spec(n_units: int, folder: Path) -> Path:
     real = [u["name"] for u in base["units"]]
     extra = max(0, n_units - len(real))
     clones = {}                      # real unit → its synthetic mirrors
-    units = [dict(u) for u in base["units"]][:n_units]
+    units = [{k: v for k, v in u.items() if k != "code"} for u in base["units"]][:n_units]
     for i in range(extra):
         original = real[i % len(real)]
         name = f"模拟单位{i + 1:05d}"
         clones.setdefault(original, []).append(name)
-        units.append({"name": name, "aliases": [], "contact": "", "phone": "", "email": ""})
+        # explicit codes: codes derived from 4 characters of a name's hash collide among thousands of units
+        units.append({"name": name, "aliases": [], "contact": "", "phone": "", "email": "", "code": f"M{i + 1:05d}"})
     kept = {u["name"] for u in units}
 
     def widen(names):
@@ -81,13 +82,19 @@ def synthetic_spec(n_units: int, folder: Path) -> Path:
             "no": p["no"], "name": p["name"], "convener": p["convener"], "lead_units": lead,
             "units": [u for u in members if u not in lead], "goal": p["goal"],
             "indicators": [{k: v for k, v in {**i, "units": widen(i["units"]) or lead}.items()
-                            if k != "plan" or v} for i in p["indicators"]],
-            "tasks": [{**t, "units": widen(t["units"]) or lead, "partners": [x for x in t["partners"] if x in kept]}
+                            if _plain(k) and (k != "plan" or v)} for i in p["indicators"]],
+            "tasks": [{k: v for k, v in {**t, "units": widen(t["units"]) or lead,
+                                         "partners": [x for x in t["partners"] if x in kept]}.items() if _plain(k)}
                       for t in p["tasks"]],
         }
         (folder / "projects" / f"{p['no']:02d}.yaml").write_text(
             yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), "utf-8")
     return folder
+
+
+def _plain(key: str) -> bool:
+    """A spec key (``check-spec --json`` also shows the values by year under *_by_year)."""
+    return not key.endswith("_by_year")
 
 
 def fill_rows(rows, rng):
