@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO, Optional, Sequence, Union
 
 from . import signing
 from .desk import Desk, DeskError, write_file
@@ -21,6 +22,9 @@ from .tables import INPUT, LOCKED, NEW, Column, Table
 from .template import (FIRST_DATA_ROW, HEADER_ROWS, INSTRUCTION_SIZE, WORKBOOK_OPTIONS, Formats, LockedWorkbook,
                        _write_meta, _write_value, safe_filename)
 from .values import canon
+
+if TYPE_CHECKING:
+    from .spec import Project, Spec
 
 KIND_LABELS = {"cumulative": "本年累计", "level": "水平值", "plan_cumulative": "规划期累计"}
 YES_NO = ("是", "否")
@@ -40,7 +44,7 @@ def _col(key, header, type="text", mode=LOCKED, width=12, **kw) -> Column:
     return Column(key, header, type, mode, width, **kw)
 
 
-def plan_tables(spec, year: int) -> list:
+def plan_tables(spec: Spec, year: int) -> list[Table]:
     """The plan's sheets for ``year``: one definition each (headers name the years)."""
     last = year - 1
     indicators = Table("plan_indicators", "年度指标计划表", "年度指标", (
@@ -81,13 +85,13 @@ def plan_tables(spec, year: int) -> list:
     return out
 
 
-def lead_units(spec) -> list:
+def lead_units(spec: Spec) -> list[str]:
     """Units that lead at least one project, in registry order."""
     leads = {u for p in spec.projects for u in p.lead_units}
     return [u.name for u in spec.units if u.name in leads]
 
 
-def led_projects(spec, unit) -> list:
+def led_projects(spec: Spec, unit: str) -> list[Project]:
     return [p for p in spec.projects if unit in p.lead_units]
 
 
@@ -104,7 +108,7 @@ def _own_milestone(task, year):
     return task.milestone_for(year) or None
 
 
-def plan_rows(spec, unit: str, year: int) -> dict:
+def plan_rows(spec: Spec, unit: str, year: int) -> dict[str, list[Row]]:
     """{table key: [Row]} of ``unit``'s plan for ``year``, pre-filled with what the spec holds."""
     last = year - 1
     has_last = last >= spec.plan_years[0]
@@ -170,7 +174,9 @@ def _meta(spec, unit, year, tables, records, key) -> dict:
 
 # -- the workbook ------------------------------------------------------------------------------------
 
-def write_plan(spec, unit, year, rows, key, target, notes=None, feedback=()) -> dict:
+def write_plan(spec: Spec, unit: str, year: int, rows: dict[str, list[Row]], key: bytes,
+               target: Union[str, Path, BinaryIO], notes: Optional[dict[tuple[str, str], str]] = None,
+               feedback: Sequence[tuple[str, str]] = ()) -> dict:
     """One lead unit's 年度计划表 to ``target`` (path or file object); → its signed metadata.
 
     ``notes`` {(sheet, cell): text} and ``feedback`` [(where, text)] make it a feedback workbook."""
@@ -322,7 +328,8 @@ def _write_unit_list(wb, spec):
     ws.hide()
 
 
-def generate_plans(desk: Desk, spec, year: int, units=None) -> tuple:
+def generate_plans(desk: Desk, spec: Spec, year: int,
+                   units: Optional[Sequence[str]] = None) -> tuple[Spec, Path, list[tuple[str, Path, dict]]]:
     """Write every lead unit's 年度计划表 for ``year``; → (spec, out_dir, [(unit, path, meta)])."""
     check_year(spec, year)
     key = signing.load_key(desk.secret_path)
@@ -338,7 +345,7 @@ def generate_plans(desk: Desk, spec, year: int, units=None) -> tuple:
     return spec, out_dir, results
 
 
-def check_year(spec, year):
+def check_year(spec: Spec, year: int) -> None:
     y0, y1 = spec.plan_years
     if not y0 <= year <= y1:
         raise DeskError(f"计划年度 {year} 不在{spec.county}的规划年度 {y0}—{y1} 内。请检查 --year。")

@@ -10,12 +10,23 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Optional, Sequence, Union
 
 from .desk import Desk, DeskError, Period, write_file
 from .history import spec_for_period
 from .standing import units_data_for
 from .ledger import Ledger
 from .master import overview, table_rows
+
+if TYPE_CHECKING:
+    from docx.document import Document
+    from docx.enum.text import WD_PARAGRAPH_ALIGNMENT
+    from docx.styles.style import CharacterStyle
+    from docx.table import Table as DocxTable
+    from docx.text.paragraph import Paragraph
+    from docx.text.run import Run
+
+    from .spec import Spec
 
 # GB/T 9704 (党政机关公文格式) as the reference for the bulletin's layout. Each face names the
 # font offices install (…_GB2312) and, as its w:altName in the font table, the face Windows ships.
@@ -47,15 +58,15 @@ class Quarter:
             raise DeskError(f"季度 {text!r} 格式不对，应为如 2023Q2。")
         return cls(int(m.group(1)), int(m.group(2)))
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.year}Q{self.q}"
 
     @property
-    def label(self):
+    def label(self) -> str:
         return f"{self.year}年第{'一二三四'[self.q - 1]}季度"
 
     @property
-    def months(self):
+    def months(self) -> list[Period]:
         return [Period(self.year, 3 * (self.q - 1) + i) for i in (1, 2, 3)]
 
 
@@ -71,7 +82,7 @@ class BulletinData:
     tables: dict = field(default_factory=dict)
 
 
-def gather(desk: Desk, spec, quarter: Quarter) -> BulletinData:
+def gather(desk: Desk, spec: Spec, quarter: Quarter) -> BulletinData:
     summaries = {}
     for period in quarter.months:
         path = desk.consolidated(spec.code, period) / "汇总结果.json"
@@ -106,7 +117,7 @@ def gather(desk: Desk, spec, quarter: Quarter) -> BulletinData:
     return BulletinData(quarter, latest, sorted(summaries), projects, totals, red, ranking, data)
 
 
-def sentences(spec, d: BulletinData) -> list:
+def sentences(spec: Spec, d: BulletinData) -> list[str]:
     """The overview paragraph, figure by figure."""
     t = d.totals
     out = [f"截至{d.period.label}底，全县“十项重大工程”{len(spec.projects)}个工程专班共"
@@ -129,7 +140,7 @@ def sentences(spec, d: BulletinData) -> list:
     return out
 
 
-def plan_totals(spec, d: BulletinData) -> list:
+def plan_totals(spec: Spec, d: BulletinData) -> list[str]:
     """One sentence per plan_cumulative indicator row: the total since the plan began
     (earlier years' accepted year-end values + this year's) against the plan target."""
     names = {p.no: p.name for p in spec.projects}
@@ -151,11 +162,11 @@ def plan_totals(spec, d: BulletinData) -> list:
     return out
 
 
-def issue_number(spec, quarter: Quarter) -> int:
+def issue_number(spec: Spec, quarter: Quarter) -> int:
     return (quarter.year - spec.plan_years[0]) * 4 + quarter.q
 
 
-def write_bulletin(spec, d: BulletinData, path: Path):
+def write_bulletin(spec: Spec, d: BulletinData, path: Path) -> None:
     import docx
     from docx.enum.text import WD_ALIGN_PARAGRAPH
 
@@ -195,7 +206,7 @@ def write_bulletin(spec, d: BulletinData, path: Path):
         sections.append(("问题销号", ["未销号", "已销号", "本月新增"],
                          ["problem_open", "problem_closed", "problem_new"]))
 
-    def shown(value):
+    def shown(value: object) -> str:
         return f"{value:,.1f}" if isinstance(value, float) else str(value)
 
     for n, (title, headers, keys) in enumerate(sections, start=1):
@@ -228,7 +239,7 @@ def write_bulletin(spec, d: BulletinData, path: Path):
     write_file(path, lambda tmp: document.save(str(tmp)))
 
 
-def ranking_lines(ranking) -> list:
+def ranking_lines(ranking: Sequence[tuple[str, int, int]]) -> list[str]:
     """The ranking, ties grouped: 并列第1名（40个单位，3/3个月）：县发改局、…; the last group named too."""
     groups: list = []
     for unit, score, months in ranking:
@@ -251,7 +262,7 @@ def ranking_lines(ranking) -> list:
 class _Doc:
     """A python-docx document laid out after GB/T 9704: A4, its margins, fonts, fixed 28 pt lines."""
 
-    def __init__(self, document):
+    def __init__(self, document: Document) -> None:
         from docx.shared import Cm, Pt
         self.document = document
         section = document.sections[0]
@@ -270,7 +281,8 @@ class _Doc:
 
     # -- fonts -------------------------------------------------------------------------
     @staticmethod
-    def fonts(target, face, size=None, bold=None, color=None):
+    def fonts(target: Union[Run, CharacterStyle], face: tuple[str, str], size: Optional[float] = None,
+              bold: Optional[bool] = None, color: Optional[str] = None) -> None:
         """Set a run's or a style's font for Latin and East Asian text (w:rFonts w:eastAsia)."""
         from docx.oxml.ns import qn
         from docx.shared import Pt, RGBColor
@@ -317,7 +329,9 @@ class _Doc:
         pf.line_spacing = Pt(points)
 
     # -- paragraphs ----------------------------------------------------------------------
-    def para(self, text, face, size, align=None, color=None, line=LINE_PT, indent=False, bold=False):
+    def para(self, text: str, face: tuple[str, str], size: float, align: Optional[WD_PARAGRAPH_ALIGNMENT] = None,
+             color: Optional[str] = None, line: Optional[float] = LINE_PT, indent: bool = False,
+             bold: bool = False) -> Paragraph:
         from docx.oxml.ns import qn
         from docx.shared import Pt
         p = self.document.add_paragraph()
@@ -335,22 +349,22 @@ class _Doc:
             p._p.get_or_add_pPr().get_or_add_ind().set(qn("w:firstLineChars"), "200")
         return p
 
-    def body(self, text):
+    def body(self, text: str) -> Paragraph:
         from docx.enum.text import WD_ALIGN_PARAGRAPH
         return self.para(text, BODY_FONT, SIZE_3, align=WD_ALIGN_PARAGRAPH.JUSTIFY, indent=True)
 
-    def heading1(self, text):
+    def heading1(self, text: str) -> Paragraph:
         return self.para(text, HEADING1_FONT, SIZE_3, indent=True)
 
-    def heading2(self, text):
+    def heading2(self, text: str) -> Paragraph:
         return self.para(text, HEADING2_FONT, SIZE_3, indent=True)
 
-    def right_tab(self, p):
+    def right_tab(self, p: Paragraph) -> None:
         """Issuer on the left, date flush right: a right tab stop at the text width."""
         from docx.enum.text import WD_TAB_ALIGNMENT
         p.paragraph_format.tab_stops.add_tab_stop(self.text_width, WD_TAB_ALIGNMENT.RIGHT)
 
-    def red_rule(self, p):
+    def red_rule(self, p: Paragraph) -> None:
         from docx.oxml import parse_xml
         from docx.oxml.ns import nsdecls
         border = parse_xml(f'<w:pBdr {nsdecls("w")}><w:bottom w:val="single" w:sz="18" w:space="6" '
@@ -363,7 +377,7 @@ class _Doc:
             "w:textDirection", "w:textAlignment", "w:textboxTightWrap", "w:outlineLvl", "w:divId",
             "w:cnfStyle", "w:rPr", "w:sectPr", "w:pPrChange")
 
-    def page_numbers(self):
+    def page_numbers(self) -> None:
         """"— 1 —" centred at the foot of every page (a PAGE field), 四号 宋体 as GB/T 9704 sets."""
         from docx.enum.text import WD_ALIGN_PARAGRAPH
         from docx.oxml import parse_xml
@@ -383,7 +397,7 @@ class _Doc:
         self.fonts(p.add_run(" —"), PAGE_NUMBER_FONT, SIZE_4)
 
     # -- tables --------------------------------------------------------------------------
-    def table(self, headers, rows):
+    def table(self, headers: list[str], rows: list[list[str]]) -> DocxTable:
         """A table in 小四 with columns fitted to their content, the header row repeated on each page."""
         from docx.enum.table import WD_TABLE_ALIGNMENT
         from docx.enum.text import WD_ALIGN_PARAGRAPH
@@ -419,11 +433,11 @@ class _Doc:
         return table
 
 
-def text_points(text, size) -> float:
+def text_points(text: object, size: float) -> float:
     return sum(size if ord(ch) > 0x2E80 else size * 0.55 for ch in str(text))
 
 
-def column_widths(rows, total_emu, size) -> list:
+def column_widths(rows: Sequence[Sequence[object]], total_emu: int, size: float) -> list[int]:
     """Widths (EMU) fitted to content: every column as wide as its longest value (headers may wrap
     to two lines), the first column (project names) taking what is left of the text width."""
     emu_per_pt = 12700
@@ -447,7 +461,7 @@ def column_widths(rows, total_emu, size) -> list:
     return [int(n * emu_per_pt) // 635 * 635 for n in need]
 
 
-def make_bulletin(desk: Desk, spec, quarter: Quarter) -> tuple:
+def make_bulletin(desk: Desk, spec: Spec, quarter: Quarter) -> tuple[Spec, BulletinData, Path]:
     """Write the quarter's 工作简报.docx; → (spec, data, path)."""
     data = gather(desk, spec, quarter)
     path = desk.consolidated(spec.code) / str(quarter) / "工作简报.docx"

@@ -6,27 +6,31 @@ What a unit's template pre-fills is the latest accepted state of each row before
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING, Collection, Optional, Sequence
 
 from .desk import Period
 from .rows import Row
 from .tables import INPUT, NEW, TABLES, tables_of
 from .values import canon, typed
 
+if TYPE_CHECKING:
+    from .spec import Project, Spec, Task
 
-def problem_code(spec, project, unit: str, period: Period, n: int) -> str:
+
+def problem_code(spec: Spec, project: Project, unit: str, period: Period, n: int) -> str:
     """问题编号 of a blank problem row: project, period, the unit's own code, slot.
 
     Nothing in it depends on where the unit stands in the registry."""
     return f"{project.no:02d}-{period.year % 100:02d}{period.month:02d}-{spec.unit_code(unit)}-{n}"
 
 
-def plan_cumulative_ids(spec, unit: str) -> list:
+def plan_cumulative_ids(spec: Spec, unit: str) -> list[str]:
     """Ids of the plan_cumulative indicators ``unit`` reports (their earlier years come from the ledger)."""
     return [ind.id for p in spec.projects_of(unit) for ind in p.indicators
             if ind.kind == "plan_cumulative" and unit in ind.units]
 
 
-def rollover(row: Row, old: Row, period: Period, task=None) -> bool:
+def rollover(row: Row, old: Row, period: Period, task: Optional[Task] = None) -> bool:
     """Adjust a row carried across a plan-year boundary; False when it leaves the template.
 
     Year-to-date values (本年累计, 本年累计完成投资) start afresh. A recurring task (每年滚动)
@@ -60,8 +64,9 @@ def _retargeted(task, year) -> bool:
     return due is not None and due >= dt.date(year, 1, 1)
 
 
-def unit_rows(spec, unit: str, period: Period, carry=(), earlier=None, finished=(),
-              keep_closed_from: str | None = None) -> dict:
+def unit_rows(spec: Spec, unit: str, period: Period, carry: Sequence[Row] = (),
+              earlier: Optional[dict[str, float]] = None, finished: Collection[str] = (),
+              keep_closed_from: str | None = None) -> dict[str, list[Row]]:
     """{table key: [Row]} for ``unit`` in ``period``, carried values pre-filled.
 
     ``carry``: the unit's latest accepted state of each row (ledger rows). Problems closed in
@@ -72,7 +77,7 @@ def unit_rows(spec, unit: str, period: Period, carry=(), earlier=None, finished=
     已完成 at the end of an earlier year. Both come from the ledger (Ledger.year_end_values).
     """
     build = _UnitRows(spec, unit, period, carry, earlier or {}, finished, keep_closed_from)
-    rows: dict = {t.key: [] for t in tables_of(spec)}
+    rows: dict[str, list[Row]] = {t.key: [] for t in tables_of(spec)}
     for project in spec.projects_of(unit):
         for key, out in rows.items():
             out.extend(getattr(build, key)(project))
@@ -88,12 +93,12 @@ class _UnitRows:
         self.keep_closed_from = keep_closed_from
         self.carried = {(c.table, c.key): c for c in carry}
 
-    def is_gone(self, old) -> bool:
+    def is_gone(self, old: Optional[Row]) -> bool:
         """A problem closed before the period (the master keeps those closed this period)."""
         return old is not None and old.values.get("state") == "已销号" and \
             (self.keep_closed_from is None or old.period < self.keep_closed_from)
 
-    def prefill(self, row: Row, item=None) -> bool:
+    def prefill(self, row: Row, item: Optional[Task] = None) -> bool:
         """Pre-fill from the carried row; False when the row leaves this year's template."""
         old = self.carried.get((row.table, row.key))
         if old is None:
@@ -110,7 +115,7 @@ class _UnitRows:
                              if k in ("actual", "invested", "state") and same_year}
         return same_year or rollover(row, old, self.period, item)
 
-    def indicators(self, project) -> list:
+    def indicators(self, project: Project) -> list[Row]:
         out = []
         for ind in project.indicators:
             if self.unit not in ind.units:
@@ -126,7 +131,7 @@ class _UnitRows:
             out.append(row)
         return out
 
-    def tasks(self, project) -> list:
+    def tasks(self, project: Project) -> list[Row]:
         out = []
         for task in project.tasks:
             if self.unit not in task.units:
@@ -144,7 +149,7 @@ class _UnitRows:
                 out.append(row)
         return out
 
-    def projects(self, project) -> list:
+    def projects(self, project: Project) -> list[Row]:
         out = []
         for major in project.major_projects:
             if major.owner != self.unit:
@@ -160,7 +165,7 @@ class _UnitRows:
                     {"project": project.name, "owner": self.unit}, self.prefill)
         return out
 
-    def problems(self, project) -> list:
+    def problems(self, project: Project) -> list[Row]:
         out = []
         for problem in project.problems:
             if self.unit not in problem.units:

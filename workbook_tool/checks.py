@@ -10,7 +10,7 @@ import datetime as dt
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional, Sequence, Union, cast
 
 from xlsxwriter.utility import xl_rowcol_to_cell
 
@@ -20,6 +20,12 @@ from .rows import Row
 from .tables import FORMULA, TABLES
 from .template import FIRST_DATA_ROW
 from .values import canon
+
+if TYPE_CHECKING:
+    from .desk import Period
+    from .reader import ReadResult
+    from .spec import Spec
+    from .tables import Table
 
 
 class Bad(Exception):
@@ -59,7 +65,7 @@ def _fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text).strip().replace("，", ",")
 
 
-def normalize_number(raw, measure=""):
+def normalize_number(raw: object, measure: str = "") -> tuple[float, Optional[str]]:
     """(value, note) — note is the text it was read as when it had to be normalised."""
     if isinstance(raw, bool):
         raise Bad("V001")
@@ -89,7 +95,7 @@ def normalize_number(raw, measure=""):
     return value, (f"{value:g}" if changed else None)
 
 
-def normalize_date(raw):
+def normalize_date(raw: object) -> tuple[dt.date, Optional[str]]:
     if isinstance(raw, dt.datetime):
         return raw.date(), None
     if isinstance(raw, dt.date):
@@ -109,20 +115,20 @@ def normalize_date(raw):
     raise Bad("V002")
 
 
-def normalize_enum(raw, choices):
+def normalize_enum(raw: object, choices: Sequence[str]) -> tuple[str, Optional[str]]:
     text = _fold(str(raw)).replace(" ", "")
     if text in choices:
         return text, None
     raise Bad("V003", "、".join(choices))
 
 
-def is_blank(raw) -> bool:
+def is_blank(raw: object) -> bool:
     return raw is None or (isinstance(raw, str) and raw.strip() == "")
 
 
 # -- identification -------------------------------------------------------------------
 
-def identify(result, spec, period, key) -> tuple:
+def identify(result: ReadResult, spec: Spec, period: Period, key: bytes) -> tuple[str, list[Finding]]:
     """('ok' | 'skip' | 'reject', [Finding]) for a read return's metadata."""
     meta = result.meta or {}
     if meta.get("format") != signing.FORMAT_VERSION:
@@ -139,12 +145,13 @@ def identify(result, spec, period, key) -> tuple:
 
 # -- the checks of one identified return ---------------------------------------------------
 
-def check_return(result, spec, period, previous=()) -> Checked:
+def check_return(result: ReadResult, spec: Spec, period: Period,
+                 previous: Optional[Iterable[Row]] = ()) -> Checked:
     """Structure, values and cross-field checks of an identified return, then the history
     checks against ``previous`` (the unit's rows accepted in the last earlier period, as
     ledger CarryRows); ``previous=None`` leaves the history to :func:`check_history`.
     """
-    unit = result.meta["unit"]
+    unit = cast("dict[str, Any]", result.meta)["unit"]     # identified: it has its metadata
     findings = []                      # file-level findings stay with the reader's result
     rows, raw_cells = [], {}
 
@@ -241,7 +248,7 @@ def _deleted_row(table, record, unit) -> Finding:
                    detail=f"「{v.get('name') or record['k']}」这一行被删除")
 
 
-def check_history(rows, period, unit, previous) -> Iterator[Finding]:
+def check_history(rows: Iterable[Row], period: Period, unit: str, previous: Iterable[Row]) -> Iterator[Finding]:
     """Findings against the unit's latest accepted state of each row: cumulative values and jumps.
 
     Only rows of the same plan year compare: year-to-date values start afresh in January.
@@ -272,7 +279,7 @@ def _history_row(table, row, old_row, period, unit):
 
 def _locator(table, row, unit, sheet):
     """at(column key, **finding fields) → a Finding at that column of ``row``."""
-    def at(key, **kw):
+    def at(key: str, **kw: Any) -> Finding:
         c = table.index(key)
         return Finding(cell=xl_rowcol_to_cell(row.excel_row - 1, c), column=table.columns[c].header,
                        sheet=sheet, unit=unit, row=row.excel_row, **kw)
@@ -306,9 +313,10 @@ def _check_row(table, record, cells, spec, period, unit, sheet, external=frozens
     kind = record["kind"]
     findings = []
     values, raw = {}, {}
+    value: Union[float, dt.date, str]
     locked = record["v"]
 
-    def where(c):
+    def where(c: int) -> dict[str, Any]:
         return dict(unit=unit, sheet=sheet, cell=xl_rowcol_to_cell(r - 1, c), column=table.columns[c].header,
                     row=r)
 
@@ -391,7 +399,7 @@ def _comparable(cell, col):
     return cell
 
 
-def recompute(table, row, spec):
+def recompute(table: Table, row: Row, spec: Spec) -> None:
     """Fill a row's formula values (rate, 序时进度, light) from its inputs: never trust cached results."""
     if table.compute is not None:
         table.compute(row, spec)

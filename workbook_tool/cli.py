@@ -7,6 +7,7 @@ import os
 import sqlite3
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, TypeVar, Union
 
 import click
 
@@ -14,29 +15,37 @@ from . import __version__, cli_zh
 from .desk import Desk, DeskError, Period
 from .spec import SpecError, load_spec, spec_as_json
 
+if TYPE_CHECKING:
+    from .bulletin import Quarter
+    from .findings import Finding
+    from .spec import Spec
+
+F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+
 cli_zh.install()           # click's own messages (usage errors, --help headings) in Chinese
 
 
 MAX_JOBS = 61        # Windows' limit for a process pool (it waits on at most 63 handles)
 
 
-def root_option(fn):
+def root_option(fn: F) -> F:
     return click.option("--root", type=click.Path(file_okay=False), default=".", show_default=True, metavar="DIR",
                         help="办公桌文件夹（specs/、templates/、inbox/、consolidated/ 所在处）/ desk folder.")(fn)
 
 
-def spec_option(fn):
+def spec_option(fn: F) -> F:
     return click.option("--spec", "spec_path", metavar="DIR",
                         help="县规格文件夹，如 specs/shengsi / the county's spec folder.")(fn)
 
 
-def on_desk(fn):
+def on_desk(fn: Callable[..., T]) -> Callable[..., T]:
     """--spec and --root for a command that works on a county's desk: it gets the Desk and the Spec,
     built here once (a spec with problems ends the command with every problem listed)."""
     @spec_option
     @root_option
     @functools.wraps(fn)
-    def wrapper(*args, spec_path=None, root=".", **kwargs):
+    def wrapper(*args: Any, spec_path: Optional[str] = None, root: str = ".", **kwargs: Any) -> T:
         desk = Desk(root)
         return fn(*args, desk=desk, spec=load_spec(desk.spec_folder(spec_path)), **kwargs)
     return friendly(wrapper)
@@ -47,7 +56,8 @@ class PeriodType(click.ParamType):
 
     name = "period"
 
-    def convert(self, value, param, ctx):
+    def convert(self, value: Union[str, Period], param: Optional[click.Parameter],
+                ctx: Optional[click.Context]) -> Period:
         if isinstance(value, Period):
             return value
         try:
@@ -61,7 +71,8 @@ class QuarterType(click.ParamType):
 
     name = "quarter"
 
-    def convert(self, value, param, ctx):
+    def convert(self, value: Union[str, Quarter], param: Optional[click.Parameter],
+                ctx: Optional[click.Context]) -> Quarter:
         from .bulletin import Quarter
         if isinstance(value, Quarter):
             return value
@@ -71,7 +82,7 @@ class QuarterType(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
-def period_option(fn):
+def period_option(fn: F) -> F:
     return click.option("--period", required=True, metavar="YYYY-MM", type=PeriodType(),
                         help="报送期次，如 2023-05 / reporting period.")(fn)
 
@@ -84,10 +95,10 @@ def _debugging() -> bool:
     return bool(ctx and ctx.find_root().params.get("debug"))
 
 
-def friendly(fn):
+def friendly(fn: Callable[..., T]) -> Callable[..., T]:
     """Turn every library error into a clear Chinese message and an exit status; never a traceback."""
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: Any, **kwargs: Any) -> T:
         try:
             return fn(*args, **kwargs)
         except SpecError as exc:
@@ -116,7 +127,7 @@ def friendly(fn):
     return wrapper
 
 
-def echo_json(obj):
+def echo_json(obj: object) -> None:
     """JSON on stdout as UTF-8 bytes, whatever the console's code page (cp936, cp437 …) would make of it."""
     text = json.dumps(obj, ensure_ascii=False, indent=2) + "\n"
     out = sys.stdout
@@ -139,10 +150,11 @@ def _tolerant_streams():
                 pass
 
 
-def system_problem(exc) -> str:
+def system_problem(exc: Union[OSError, sqlite3.DatabaseError]) -> str:
     """A disk, permission or database error in words the office can act on."""
     import errno
-    where = f"（{exc.filename}）" if getattr(exc, "filename", None) else ""
+    filename = getattr(exc, "filename", None)
+    where = f"（{filename}）" if filename else ""
     code = getattr(exc, "errno", None)
     if code == errno.ENOSPC or "disk is full" in str(exc) or "database or disk is full" in str(exc):
         return f"磁盘空间不足{where}。请清理磁盘、腾出空间后重新运行。"
@@ -160,7 +172,7 @@ def system_problem(exc) -> str:
 @click.version_option(__version__, prog_name="workbook-tool")
 @click.option("--debug", is_flag=True, envvar="WORKBOOK_TOOL_DEBUG",
               help="内部错误时显示完整的错误信息（供技术支持）/ show the traceback of an internal error.")
-def main(debug):
+def main(debug: bool) -> None:
     """十项重大工程进度表：生成锁定模板、汇总报回文件。
 
     Progress-table templates and consolidation for a county's ten major projects.
@@ -178,7 +190,7 @@ def main(debug):
 @click.argument("county")
 @root_option
 @friendly
-def init(county, root):
+def init(county: str, root: str) -> None:
     """用示例县的规格新建办公桌 / scaffold a desk from an example county (shengsi, yunhe)."""
     from .workflow import init_desk
     target = init_desk(root, county)
@@ -189,7 +201,7 @@ def init(county, root):
 @main.command("check-spec")
 @click.option("--json", "as_json", is_flag=True, help="输出规范化后的规格 JSON / print the normalised spec as JSON.")
 @on_desk
-def check_spec(desk, spec, as_json):
+def check_spec(desk: Desk, spec: Spec, as_json: bool) -> None:
     """检查规格文件，列出全部问题 / validate a county's spec and summarise it."""
     from .workflow import spec_summary, spec_warnings
     if as_json:
@@ -208,7 +220,7 @@ def check_spec(desk, spec, as_json):
 @click.option("--out", "out_path", required=True, metavar="FILE.xlsx", type=click.Path(dir_okay=False),
               help="写出的工作簿，如 规格-嵊泗.xlsx / the workbook to write.")
 @on_desk
-def export_spec_command(desk, spec, out_path):
+def export_spec_command(desk: Desk, spec: Spec, out_path: str) -> None:
     """把整个规格导出为一个工作簿（规格.xlsx）/ write the whole spec as one workbook.
 
     \b
@@ -232,7 +244,8 @@ def export_spec_command(desk, spec, out_path):
 @click.option("--new-key", is_flag=True,
               help="启用新的签名密钥，此前下发的模板全部作废 / start over with a new signing key.")
 @on_desk
-def generate(desk, spec, period, units, mail, send, new_key):
+def generate(desk: Desk, spec: Spec, period: Period, units: tuple[str, ...], mail: bool, send: bool,
+             new_key: bool) -> None:
     """为每个责任单位生成锁定模板和分发清单 / write one locked template per unit."""
     from .workflow import generate_templates
     if new_key:
@@ -269,7 +282,7 @@ def _report_mail(desk, spec, period, written, skipped, send):
 @period_option
 @click.option("--send", is_flag=True, help="写好后发出 / send them through the configured server.")
 @on_desk
-def remind(desk, spec, period, send):
+def remind(desk: Desk, spec: Spec, period: Period, send: bool) -> None:
     """给退回和未报的单位写（并发出）邮件 / mail feedback to rejected units and reminders to missing ones."""
     from .mail import remind as make
     written, skipped = make(desk, spec, period)
@@ -288,12 +301,13 @@ def remind(desk, spec, period, send):
 @click.option("--allow-empty", is_flag=True,
               help="inbox/ 为空时也汇总（会清空本期结果）/ consolidate even an empty inbox (clears the period).")
 @on_desk
-def consolidate(desk, spec, period, as_json, jobs, mailbox, allow_empty):
+def consolidate(desk: Desk, spec: Spec, period: Period, as_json: bool, jobs: Optional[int], mailbox: Optional[str],
+                allow_empty: bool) -> None:
     """识别、校验、合并 inbox/ 中的报回文件，写出县汇总表 / consolidate the inbox."""
     from .consolidate import consolidate as run
     show = not as_json and sys.stderr.isatty()
 
-    def progress(n, total, path):
+    def progress(n: int, total: Optional[int], path: str) -> None:
         if show:
             click.echo(f"\r已读取 {n} 个文件……", nl=False, err=True)
 
@@ -310,7 +324,7 @@ def consolidate(desk, spec, period, as_json, jobs, mailbox, allow_empty):
         click.echo(line)
 
 
-def render_summary(summary, findings):
+def render_summary(summary: dict[str, Any], findings: Sequence[Finding]) -> list[str]:
     lines = [
         f"{summary['county']} {summary['period']} 汇总完成。",
         f"应报 {summary['expected']} 个单位，报送 {summary['returned']} 个，采用 {len(summary['accepted'])} 个，"
@@ -347,7 +361,7 @@ def render_summary(summary, findings):
 @main.command()
 @click.argument("folder", required=False, type=click.Path(file_okay=False))
 @friendly
-def demo(folder):
+def demo(folder: Optional[str]) -> None:
     """演示：模拟两个月的完整流程 / run two simulated monthly cycles in a new folder.
 
     FOLDER 默认为当前目录下新建的 demo-desk；已有内容的文件夹不会被覆盖。
@@ -363,7 +377,7 @@ def demo(folder):
 @click.option("--quarter", required=True, metavar="YYYYQn", type=QuarterType(),
               help="季度，如 2023Q2 / quarter.")
 @on_desk
-def bulletin(desk, spec, quarter):
+def bulletin(desk: Desk, spec: Spec, quarter: Quarter) -> None:
     """生成季度工作简报（晾晒四张进度表）/ write the quarterly bulletin (.docx)."""
     from .bulletin import make_bulletin, sentences
     spec, data, path = make_bulletin(desk, spec, quarter)
@@ -378,7 +392,7 @@ def bulletin(desk, spec, quarter):
 @click.option("--collect", is_flag=True,
               help="汇总 inbox/ 中报回的年度计划表并写入规格 / collect returned plans into the spec.")
 @on_desk
-def plan(desk, spec, year, collect):
+def plan(desk: Desk, spec: Spec, year: int, collect: bool) -> None:
     """年度计划：给牵头单位生成年度计划表，或汇总报回的计划写入规格 / annual plans: issue or collect.
 
     \b
@@ -402,7 +416,7 @@ def plan(desk, spec, year, collect):
 @main.command()
 @period_option
 @on_desk
-def status(desk, spec, period):
+def status(desk: Desk, spec: Spec, period: Period) -> None:
     """查看本期报送情况（不写汇总表）/ who has returned, who has not, open findings."""
     from .workflow import status_report
     for line in status_report(desk, spec, period):

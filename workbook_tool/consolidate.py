@@ -158,7 +158,9 @@ class Assessment:
         return dict(sorted(out.items()))
 
 
-def assess(desk, spec, period, key, ledger, progress=None, jobs=1, now=None) -> Assessment:
+def assess(desk: Desk, spec: Spec, period: Period, key: bytes, ledger: Ledger,
+           progress: Optional[Callable[[int, Optional[int], str], None]] = None, jobs: int = 1,
+           now: Optional[dt.datetime] = None) -> Assessment:
     """Identify and check every inbox file; write nothing but the first-seen times of new files.
 
     Reading and checking a return needs nothing but the return: with ``jobs`` > 1 it runs in
@@ -388,7 +390,7 @@ def _swap_in(staging: Path, out_dir: Path):
     shutil.rmtree(_old(out_dir), ignore_errors=True)
 
 
-def recover_outputs(ledger, spec, period, out_dir: Path):
+def recover_outputs(ledger: Ledger, spec: Spec, period: Period, out_dir: Path) -> None:
     """Finish or undo a publish that a crash interrupted, so outputs always match the ledger."""
     staging = out_dir.with_name(f".{out_dir.name}.staging")
     old = _old(out_dir)

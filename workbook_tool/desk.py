@@ -126,7 +126,7 @@ class Desk:
         self.root = Path(root)
         self.mailbox = mailbox        # an extra mbox file or maildir folder to read returns from
 
-    def with_mailbox(self, mailbox) -> "Desk":
+    def with_mailbox(self, mailbox: Union[str, Path]) -> "Desk":
         """This desk, also reading returns from an mbox file or a maildir folder."""
         mailbox = Path(mailbox)
         if not (mailbox.is_file() or (mailbox / "cur").is_dir()):

@@ -331,7 +331,7 @@ def _from_mail(path: str, data: bytes, received: Optional[dt.datetime], depth: i
             yield from expand(item[0], item[1], received, sender, depth + 1, budget, max_bytes)
 
 
-def scan_mailbox(path: Path) -> Iterator[Candidate]:
+def scan_mailbox(path: Union[str, Path]) -> Iterator[Candidate]:
     """Yield the candidates attached to every message of a maildir folder or an mbox file."""
     import mailbox
     path = Path(path)

@@ -16,12 +16,20 @@ from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Union
 
 import yaml
 
 from .desk import Desk, DeskError, Period, read_text, write_file
 from .ledger import Ledger
 from .template import safe_filename
+
+if TYPE_CHECKING:
+    from .rows import Row
+    from .spec import Spec
+
+# how send() opens the SMTP connection from mail.yaml's smtp settings (tests pass a fake)
+Connect = Callable[[dict[str, Any]], smtplib.SMTP]
 
 PASSWORD_ENV = "WORKBOOK_TOOL_SMTP_PASSWORD"
 XLSX = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
@@ -54,7 +62,7 @@ class Outgoing:
     to: str
 
 
-def settings(spec) -> dict:
+def settings(spec: Spec) -> dict[str, dict[str, Any]]:
     """mail.yaml of the county (optional): message texts and the SMTP server."""
     path = Path(spec.folder) / "mail.yaml"
     config = {"messages": {k: dict(v) for k, v in DEFAULTS.items()}, "smtp": {}}
@@ -95,7 +103,8 @@ def _fields(spec, unit, period: Period):
             "deadline": f"{deadline.year}年{deadline.month}月{deadline.day}日", "contact": contact}
 
 
-def build(spec, config, unit, kind, period, attachment: Path) -> EmailMessage:
+def build(spec: Spec, config: dict[str, dict[str, Any]], unit: str, kind: str, period: Period,
+          attachment: Path) -> EmailMessage:
     fields = _fields(spec, unit, period)
     texts = config["messages"][kind]
     try:
@@ -126,7 +135,8 @@ def _address(name: str, addr: str) -> Address:
         raise DeskError(f"邮箱地址 {addr!r}（{name}）无法使用（{exc}）。请在规格的单位名录中改正后重试。") from None
 
 
-def write_outbox(desk: Desk, spec, period: Period, plan) -> tuple:
+def write_outbox(desk: Desk, spec: Spec, period: Period,
+                 plan: Iterable[tuple[str, str, Union[str, Path]]]) -> tuple[list[Outgoing], list[tuple[str, str]]]:
     """Write one .eml per (unit, kind, attachment); return (written [Outgoing], skipped [(unit, reason)])."""
     config = settings(spec)
     out_dir = desk.root / "outbox" / spec.code / str(period)
@@ -144,7 +154,7 @@ def write_outbox(desk: Desk, spec, period: Period, plan) -> tuple:
     return written, skipped
 
 
-def remind_plan(desk: Desk, spec, period: Period) -> list:
+def remind_plan(desk: Desk, spec: Spec, period: Period) -> list[tuple[str, str, Path]]:
     """Feedback for rejected returns, the template again for units that have not returned."""
     summary_path = desk.consolidated(spec.code, period) / "汇总结果.json"
     if not summary_path.is_file():
@@ -162,7 +172,8 @@ def remind_plan(desk: Desk, spec, period: Period) -> list:
     return plan
 
 
-def send(desk: Desk, spec, period: Period, messages, connect=None) -> list:
+def send(desk: Desk, spec: Spec, period: Period, messages: Iterable[Outgoing],
+         connect: Optional[Connect] = None) -> list[tuple[Outgoing, str, bool]]:
     """Send each .eml once; returns [(Outgoing, result text, sent?)]. Sent ones are recorded in the ledger."""
     config = settings(spec)["smtp"]
     if not config.get("host"):
@@ -244,16 +255,19 @@ def _connect(config):
     return server
 
 
-def mail_for_templates(desk: Desk, spec, period: Period, results) -> tuple:
+def mail_for_templates(desk: Desk, spec: Spec, period: Period,
+                       results: Iterable[tuple[str, Path, Optional[dict], dict[str, list[Row]]]]
+                       ) -> tuple[list[Outgoing], list[tuple[str, str]]]:
     """The .eml files that carry each unit its template; → (written, skipped)."""
     return write_outbox(desk, spec, period, [(unit, "template", path) for unit, path, _m, _r in results])
 
 
-def remind(desk: Desk, spec, period: Period) -> tuple:
+def remind(desk: Desk, spec: Spec, period: Period) -> tuple[list[Outgoing], list[tuple[str, str]]]:
     """Feedback to rejected units and reminders to missing ones, as .eml files; → (written, skipped)."""
     return write_outbox(desk, spec, period, remind_plan(desk, spec, period))
 
 
-def send_outbox(desk: Desk, spec, period: Period, messages, connect=None) -> list:
+def send_outbox(desk: Desk, spec: Spec, period: Period, messages: Iterable[Outgoing],
+                connect: Optional[Connect] = None) -> list[tuple[Outgoing, str, bool]]:
     return send(desk, spec, period, messages, connect)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence, Union
+from typing import TYPE_CHECKING, Any, Iterable, Optional, Sequence, Union
 
 import xlsxwriter
 
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .findings import Finding
     from .spec import Spec
     from .standing import UnitData
+    from .tables import Column
 
 PERCENT_COLUMNS = {"rate", "schedule"}
 CONSTANT_MEMORY_ROWS = 50_000
@@ -277,7 +278,7 @@ def _write_table(wb, fmt, spec, period, table, rows):
                 ("int" if col.num_format == "0" else "text")
         plan.append((k, col, kind))
 
-    def shown(rec, k, col):
+    def shown(rec: dict[str, Any], k: str, col: Optional[Column]) -> object:
         value = rec.get(k)
         if k == "project":
             value = project_names.get(rec["_project"], value)

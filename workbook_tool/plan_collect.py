@@ -14,6 +14,7 @@ import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, Optional, Union
 
 from xlsxwriter.utility import xl_rowcol_to_cell
 
@@ -30,6 +31,11 @@ from .rows import Row
 from .spec_edit import Change, apply_changes, shown
 from .template import HEADER_ROWS, safe_filename
 from .values import canon, typed
+
+if TYPE_CHECKING:
+    from .inbox import Candidate
+    from .reader import ReadResult
+    from .spec import Spec
 
 
 @dataclass
@@ -62,7 +68,7 @@ class PlanEntry:
         return any(f.is_error for f in self.findings)
 
 
-def examine(cand, spec, year, key) -> PlanEntry:
+def examine(cand: Candidate, spec: Spec, year: int, key: bytes) -> PlanEntry:
     """Read and check one inbox candidate as a returned plan of ``year``."""
     e = PlanEntry(cand.path, cand.sha256, cand.received, cand.origin)
     if cand.problem:
@@ -98,7 +104,7 @@ def _at(f, path, unit=None):
     return dataclasses.replace(f, file=path, unit=unit or f.unit)
 
 
-def check_plan(result, spec, year, unit, entry):
+def check_plan(result: ReadResult, spec: Spec, year: int, unit: str, entry: PlanEntry) -> Iterator[Finding]:
     """Structure, values and plan rules of one identified plan; fills ``entry.rows``; yields findings."""
     tables = plan_tables(spec, year)
     by_table: dict = {}
@@ -141,8 +147,9 @@ def check_plan(result, spec, year, unit, entry):
 def _check_row(table, rec, cells, row, spec, year):
     template_row = Row(table.key, rec["k"], int(rec["p"]), rec["kind"], extra=dict(rec.get("x", {})))
     sheet = table.sheet
+    value: Union[float, dt.date, str]
 
-    def at(c, code, **kw):
+    def at(c: int, code: str, **kw: Any) -> Finding:
         return Finding(code, sheet=sheet, cell=xl_rowcol_to_cell(row.excel_row - 1, c), column=table.columns[c].header,
                        row=row.excel_row, **kw)
 
@@ -279,7 +286,7 @@ class PlanResult:
         return count_by_severity(self.findings)
 
 
-def collect_plans(desk: Desk, spec, year: int, now=None) -> PlanResult:
+def collect_plans(desk: Desk, spec: Spec, year: int, now: Optional[dt.datetime] = None) -> PlanResult:
     """Read the returned plans, check them, write feedback, and write accepted values into the spec."""
     folder = Path(spec.folder)
     check_year(spec, year)
@@ -336,7 +343,7 @@ def _value(row, key):
     return None if value in (None, "") else value
 
 
-def plan_changes(spec, year, accepted) -> list:
+def plan_changes(spec: Spec, year: int, accepted: list[PlanEntry]) -> list[Change]:
     """The values accepted plans add or change, in lead-unit order; a later unit's differing
     value for the same item gets an A007 warning and is not written."""
     items = {}
@@ -348,12 +355,12 @@ def plan_changes(spec, year, accepted) -> list:
     changes = []
     used_ids = {obj_id for _, obj_id in items}
 
-    def offer(e, row, change):
+    def offer(e: PlanEntry, row: PlanRow, change: Change) -> None:
         ident = (change.kind, change.id, change.key)
         if ident in taken:
             first = taken[ident]
             if first.new != change.new:
-                e.findings.append(Finding("A007", unit=e.unit, file=e.path, sheet=_sheet(row.table),
+                e.findings.append(Finding("A007", unit=e.unit or "", file=e.path, sheet=_sheet(row.table),
                                           row=row.excel_row, detail=f"{change.describe().split('：')[0]}",
                                           expected=f"「{first.unit}」", seen=shown(change.new)))
             return
@@ -376,7 +383,7 @@ def plan_changes(spec, year, accepted) -> list:
             _, obj = found
             for key, old, new in _row_values(obj, row, year):
                 if new is not None and not _same(old, new):
-                    offer(e, row, Change(kind, obj.id, key, year, old, new, unit=e.unit, name=obj.name))
+                    offer(e, row, Change(kind, obj.id, key, year, old, new, unit=e.unit or "", name=obj.name))
     return changes
 
 

@@ -6,7 +6,10 @@ Templates, checks, feedback and the master all read these definitions.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
+
+if TYPE_CHECKING:
+    from .spec import Spec
 
 
 # column modes
@@ -169,15 +172,15 @@ PROBLEMS = Table(
 TABLES = {t.key: t for t in (INDICATORS, TASKS, PROJECTS, PROBLEMS)}
 
 
-def tables_of(spec) -> list:
+def tables_of(spec: Spec) -> list[Table]:
     return [TABLES[key] for key in spec.tables]
 
 
 # -- computations shared by templates, checks and the master -----------------------
 
-def indicator_rate(actual, annual, direction):
+def indicator_rate(actual: Optional[float], annual: Optional[float], direction: Optional[str]) -> Optional[float]:
     """完成率 as a fraction, or None when it cannot be computed."""
-    if actual is None or annual in (None, 0):
+    if actual is None or annual is None or annual == 0:
         return None
     if direction == "lower":
         if actual <= 0:
@@ -186,7 +189,7 @@ def indicator_rate(actual, annual, direction):
     return actual / annual
 
 
-def indicator_row_rate(values, direction, kind):
+def indicator_row_rate(values: dict, direction: Optional[str], kind: Optional[str]) -> Optional[float]:
     """完成率 of an indicator row: a plan_cumulative indicator adds the earlier plan years'
     values to this year's and measures the total against the plan target (规划目标)."""
     actual = values.get("actual")
@@ -198,7 +201,7 @@ def indicator_row_rate(values, direction, kind):
     return indicator_rate(actual, values.get("annual"), direction)
 
 
-def light(rate, schedule, yellow_points):
+def light(rate: Optional[float], schedule: Optional[float], yellow_points: float) -> str:
     """绿 on or ahead of schedule, 黄 up to ``yellow_points`` behind, 红 further behind."""
     if rate is None or schedule is None:
         return ""
@@ -210,7 +213,7 @@ def light(rate, schedule, yellow_points):
     return "红"
 
 
-def investment_rate(invested, plan):
+def investment_rate(invested: Optional[float], plan: Optional[float]) -> Optional[float]:
     if invested is None or not plan:
         return None
     return invested / plan

@@ -6,6 +6,7 @@ import io
 import json
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterable, Optional, Sequence, Union
 
 import xlsxwriter
 from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
@@ -17,6 +18,11 @@ from .layout import (A4_LANDSCAPE_PT_HIGH, BODY_FONT, MIN_SCALE, TABLE_PX, TITLE
 from .spec import is_placeholder
 from .values import canon
 from .tables import FORMULA, TABLES, tables_of
+
+if TYPE_CHECKING:
+    from .rows import Row
+    from .spec import Spec
+    from .tables import Column, Table
 
 HEADER_ROWS = 3            # title, unit line, column headers; data start on the 4th row
 FIRST_DATA_ROW = HEADER_ROWS  # zero-based index of the first data row
@@ -32,7 +38,7 @@ WORKBOOK_OPTIONS = {
 
 # -- signed metadata ---------------------------------------------------------------------
 
-def row_records(spec, rows: dict) -> list:
+def row_records(spec: Spec, rows: dict[str, list[Row]]) -> list[dict]:
     """The signed record of every data row: position, key, kind and locked values."""
     records = []
     for table in tables_of(spec):
@@ -44,7 +50,7 @@ def row_records(spec, rows: dict) -> list:
     return records
 
 
-def build_meta(spec, unit: str, period: Period, records: list, key: bytes) -> dict:
+def build_meta(spec: Spec, unit: str, period: Period, records: list, key: bytes) -> dict:
     meta = {
         "format": signing.FORMAT_VERSION,
         "county": spec.county,
@@ -91,7 +97,7 @@ class Formats:
         self.bold = wb.add_format(font(INSTRUCTION_SIZE, title=True, valign="top"))
         self.alert = wb.add_format(font(INSTRUCTION_SIZE, text_wrap=True, valign="top", font_color="#C00000"))
 
-    def for_cell(self, col, is_input):
+    def for_cell(self, col: Column, is_input: bool) -> Any:
         if col.num_format == "0":
             return self.locked_int
         if col.type == "number":
@@ -101,8 +107,9 @@ class Formats:
         return self.input if is_input else self.locked
 
 
-def write_template(spec, unit: str, period: Period, rows: dict, key: bytes, target, notes=None,
-                   feedback=(), resubmit=None) -> dict:
+def write_template(spec: Spec, unit: str, period: Period, rows: dict[str, list[Row]], key: bytes,
+                   target: Union[str, Path, BinaryIO], notes: Optional[dict[tuple[str, str], str]] = None,
+                   feedback: Sequence[tuple[str, str]] = (), resubmit: Optional[dt.date] = None) -> dict:
     """Write one unit's template to ``target`` (path or file object); return its metadata.
 
     ``notes``: {(sheet, A1 cell): text} — used for feedback workbooks: the cell is
@@ -297,11 +304,11 @@ def _write_value(ws, r, c, value, col, cell_fmt):
         ws.write_string(r, c, str(value), cell_fmt)
 
 
-def cell_ref(table, key, r):
+def cell_ref(table: Table, key: str, r: int) -> str:
     return xl_rowcol_to_cell(r, table.index(key))
 
 
-def formula_for(table, col, row, r):
+def formula_for(table: Table, col: Column, row: Row, r: int) -> tuple[str, object]:
     """(formula text, cached value) of a computed cell, the value computed in Python."""
     if table.formulas is None:
         raise KeyError(col.key)
@@ -418,7 +425,10 @@ def safe_filename(name: str) -> str:
     return re.sub(r'[\\/:*?"<>|\s]+', "_", name).strip("._") or "unit"
 
 
-def generate(spec, period: Period, out_dir, key: bytes, units=None, carry_for=None, past_for=None):
+def generate(spec: Spec, period: Period, out_dir: Union[str, Path], key: bytes, units: Optional[Iterable[str]] = None,
+             carry_for: Optional[Callable[[str], Sequence[Row]]] = None,
+             past_for: Optional[Callable[[str], tuple[dict[str, float], set[str]]]] = None
+             ) -> list[tuple[str, Path, dict, dict[str, list[Row]]]]:
     from .carry import unit_rows
     from .distribution import write_distribution
     """Write every unit's template and the distribution list; return [(unit, path, meta, rows)].

@@ -5,6 +5,7 @@ import datetime as dt
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING, Optional, Sequence, Union
 
 from . import history, signing
 from .desk import Desk, DeskError, Period, check_period
@@ -16,6 +17,9 @@ from .standing import earlier_years
 from .carry import unit_rows
 from .distribution import write_distribution
 from .template import generate
+
+if TYPE_CHECKING:
+    from .rows import Row
 
 # the example counties ship inside the package (package data), so init and demo work from any install
 EXAMPLES = Path(__file__).resolve().parent / "examples"
@@ -30,7 +34,7 @@ def example_counties() -> list:
     return sorted(p.parent.name for p in EXAMPLES.glob("*/county.yaml"))
 
 
-def init_desk(root, county: str) -> Path:
+def init_desk(root: Union[str, Path], county: str) -> Path:
     """Scaffold a desk: the example county's spec and the working folders."""
     source = EXAMPLES / county
     if not (source / "county.yaml").is_file():
@@ -50,7 +54,7 @@ def init_desk(root, county: str) -> Path:
     return target
 
 
-def spec_summary(spec) -> list:
+def spec_summary(spec: Spec) -> list[str]:
     lines = [f"{spec.county}（{spec.code}）：{len(spec.projects)} 项工程，{len(spec.units)} 个单位，"
              f"{len(spec.responsible_units)} 个单位需填报；进度表：" +
              "、".join(TABLES[t].title for t in spec.tables)]
@@ -61,7 +65,7 @@ def spec_summary(spec) -> list:
     return lines
 
 
-def spec_warnings(spec) -> list:
+def spec_warnings(spec: Spec) -> list[str]:
     """What check-spec warns about without failing: placeholders and missing e-mail addresses."""
     from .spec import is_placeholder
     out = []
@@ -94,7 +98,9 @@ def _some(names, shown=5) -> str:
     return "、".join(names[:shown]) + (" 等" if len(names) > shown else "")
 
 
-def generate_templates(desk: Desk, spec: Spec, period: Period, units=None, new_key: bool = False) -> tuple:
+def generate_templates(desk: Desk, spec: Spec, period: Period, units: Optional[Sequence[str]] = None,
+                       new_key: bool = False
+                       ) -> tuple[Spec, Period, Path, list[tuple[str, Path, dict, dict[str, list[Row]]]]]:
     """Write the period's templates (all units, or ``units``) and the 分发清单; record them in the ledger.
 
     → (spec, period, out_dir, [(unit, path, meta, rows)])."""
@@ -135,7 +141,7 @@ def generate_templates(desk: Desk, spec: Spec, period: Period, units=None, new_k
     return spec, period, out_dir, results
 
 
-def signing_key_for_generate(desk, code, new_key=False) -> bytes:
+def signing_key_for_generate(desk: Desk, code: str, new_key: bool = False) -> bytes:
     """The key to sign with. Never a new one, silently, where templates were issued under another:
     that needs ``new_key`` (generate --new-key), which starts over (earlier templates fail F004)."""
     check_ledger(desk, code)
@@ -159,7 +165,7 @@ def signing_key_for_generate(desk, code, new_key=False) -> bytes:
     return key
 
 
-def status_report(desk: Desk, spec: Spec, period: Period, now=None) -> list:
+def status_report(desk: Desk, spec: Spec, period: Period, now: Optional[dt.datetime] = None) -> list[str]:
     """Lines saying who has returned, who has not, and why a return cannot be used.
 
     Writes nothing but the first-seen times of files new to the desk (their received time).

@@ -7,7 +7,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"   # no 0/O, 1/I: read aloud over the phone
 
@@ -289,7 +289,8 @@ def year_warnings(spec: Spec, year: int) -> list:
     """One line per value the spec gives by year but not for ``year``, saying what is used instead."""
     lines = []
 
-    def gap(project, what, item, key, label, by_year, value, source):
+    def gap(project: Project, what: str, item: Union[Indicator, Task, MajorProject], key: str, label: str,
+            by_year: tuple, value: object, source: Optional[int]) -> None:
         if not by_year or year in dict(by_year):
             return
         if source is not None:
