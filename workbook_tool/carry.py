@@ -40,15 +40,17 @@ def rollover(row: Row, old: Row, period: Period, task: Optional[Task] = None) ->
     年度目标, 年度计划投资, 节点目标) come from the spec, never from last year's row; a project
     the unit added itself gets its 年度计划投资 cell open again for the new year.
     """
-    for key in ("actual", "invested"):
+    table = TABLES[row.table]
+    for key in table.year_to_date:
         if key in row.values:
             row.values[key] = None
-    if row.table == "projects" and row.kind == "carried":
-        row.values["plan"] = None        # a project the unit added: it gives the new year's plan
-        row.extra["open"] = ["plan"]
-    if row.table != "tasks":
+    if row.kind == "carried" and table.reopens_each_year:
+        for key in table.reopens_each_year:   # a row the unit added: it gives the new year's value
+            row.values[key] = None
+        row.extra["open"] = list(table.reopens_each_year)
+    if task is None:
         return True
-    completed = old.values.get("state") == "已完成"
+    completed = old.values.get("state") == table.finished
     due = row.values.get("due")
     retargeted = isinstance(due, dt.date) and due >= dt.date(period.year, 1, 1)
     if task is not None and task.recurring or completed and retargeted:
@@ -95,7 +97,8 @@ class _UnitRows:
 
     def is_gone(self, old: Optional[Row]) -> bool:
         """A problem closed before the period (the master keeps those closed this period)."""
-        return old is not None and old.values.get("state") == "已销号" and \
+        return old is not None and TABLES[old.table].leaves_when_finished and \
+            old.values.get("state") == TABLES[old.table].finished and \
             (self.keep_closed_from is None or old.period < self.keep_closed_from)
 
     def prefill(self, row: Row, item: Optional[Task] = None) -> bool:
@@ -111,8 +114,8 @@ class _UnitRows:
             if col.key in row.values and row.values[col.key] not in (None, "") and col.mode != INPUT:
                 continue
             row.values[col.key] = typed(col, value)
-        row.extra["prev"] = {k: canon(v) for k, v in old.values.items()
-                             if k in ("actual", "invested", "state") and same_year}
+        kept = (*TABLES[row.table].year_to_date, "state")
+        row.extra["prev"] = {k: canon(v) for k, v in old.values.items() if k in kept and same_year}
         return same_year or rollover(row, old, self.period, item)
 
     def indicators(self, project: Project) -> list[Row]:
@@ -190,7 +193,7 @@ def _added_rows(out, carry, table, project, unit, period, blanks, fixed, prefill
     for old in carry:
         if old.table != table or old.kind not in ("blank", "carried") or old.project != project.no:
             continue
-        if table == "problems" and is_gone(old):
+        if is_gone(old):
             continue                     # closed problems leave the list
         row = Row(table, old.key, project.no, "carried", values=dict(fixed))
         if not prefill(row):

@@ -74,5 +74,5 @@ def earlier_years(ledger: Ledger, spec: Spec, unit: str, year: int) -> tuple[dic
         earlier[ind_id] = sum(v.get("actual") or 0.0 for y, v in values.items()
                               if y >= y0 and isinstance(v.get("actual"), (int, float)))
     finished = {key for (table, key), values in ends.items()
-                if table == "tasks" and values[max(values)].get("state") == "已完成"}
+                if table == "tasks" and values[max(values)].get("state") == TABLES["tasks"].finished}
     return earlier, finished

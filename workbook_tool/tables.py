@@ -55,6 +55,10 @@ class Table:
     cross_checks: Optional[Callable] = None    # (row, period, at) → findings within one row
     history_checks: Optional[Callable] = None  # (row, old row, growth, at) → findings against the last state
     overdue: tuple = ()                        # (date column, finished state): rows past due shown red
+    finished: str = ""                         # the state that ends a row (已完成, 已销号)
+    leaves_when_finished: bool = False         # a finished row leaves the next templates (a closed problem)
+    year_to_date: tuple = ()                   # values that restart each plan year (本年累计 …)
+    reopens_each_year: tuple = ()              # values a unit-added row gives again each year (年度计划投资)
     lagging: str = ""                          # a state value shown red (滞后)
     deleted_code: str = "S003"                 # the rule a template row deleted by the unit breaks
 
@@ -102,6 +106,7 @@ INDICATORS = Table(
     formulas=lambda col, row, ref: _indicator_formula(col, row, ref),
     cross_checks=lambda row, period, at: _indicator_cross(row, period, at),
     history_checks=lambda row, old, growth, at: _cumulative_history(row, old, growth, at, "actual", ""),
+    year_to_date=("actual",),
 )
 
 TASKS = Table(
@@ -120,6 +125,7 @@ TASKS = Table(
     ),
     cross_checks=lambda row, period, at: _task_cross(row, period, at),
     overdue=("due", "已完成"),
+    finished="已完成",
     lagging="滞后",
 )
 
@@ -146,6 +152,8 @@ PROJECTS = Table(
     formulas=lambda col, row, ref: _project_formula(col, row, ref),
     cross_checks=lambda row, period, at: _project_cross(row, period, at),
     history_checks=lambda row, old, growth, at: _cumulative_history(row, old, growth, at, "invested", "万元"),
+    year_to_date=("invested",),
+    reopens_each_year=("plan",),
 )
 
 PROBLEMS = Table(
@@ -166,6 +174,8 @@ PROBLEMS = Table(
     required_new=("description", "raised", "due"),
     cross_checks=lambda row, period, at: _problem_cross(row, period, at),
     overdue=("due", "已销号"),
+    finished="已销号",
+    leaves_when_finished=True,
     deleted_code="X007",
 )
 
