@@ -174,14 +174,17 @@ def assess(desk: Desk, spec: Spec, period: Period, key: bytes, ledger: Ledger,
     if desk.mailbox is not None:
         candidates = itertools.chain(candidates, scan_mailbox(desk.mailbox))
     for n, e in enumerate(_examine_all(candidates, spec, period, key, jobs), start=1):
-        if e.received is None:         # not by e-mail: the time this desk first saw the file
-            e.received = ledger.first_seen(e.origin or e.sha256, e.path, now)
         if e.verdict == "candidate":
             _check_issue(e, spec, period, ledger, senders)
         entries.append(e)
         if progress:
             progress(n, None, e.path)
     entries.sort(key=lambda e: e.path)
+    # not by e-mail: the time this desk first saw the file (recorded for every file at once)
+    unseen = [e for e in entries if e.received is None]
+    seen = ledger.first_seen_many([(e.origin or e.sha256, e.path) for e in unseen], now)
+    for e in unseen:
+        e.received = seen[e.origin or e.sha256]
 
     # several returns from one unit: the one received last wins (never a time the sender wrote)
     by_unit: dict = {}

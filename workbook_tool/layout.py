@@ -130,7 +130,8 @@ def text_px(value: object, size: float = BODY_SIZE) -> float:
 
 def natural_width(values: Iterable[object], header: object, cap: float = 36.0, floor: float = 6.0) -> float:
     """A column width (characters) that shows its longest value on one line, within ``cap``."""
-    longest = max([text_px(v) for v in values] + [text_px(header, BODY_SIZE) / 2])
+    distinct = {_text(v) for v in values}               # columns repeat their values: measure each once
+    longest = max([text_px(v) for v in distinct] + [text_px(header, BODY_SIZE) / 2])
     return max(floor, min(cap, (longest + 12) / 7))
 
 

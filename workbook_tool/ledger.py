@@ -124,6 +124,22 @@ class Ledger:
         row = self.db.execute("SELECT first_seen FROM seen WHERE sha256=?", (sha256,)).fetchone()
         return dt.datetime.fromisoformat(row[0])
 
+    def first_seen_many(self, items: list, now: dt.datetime) -> dict:
+        """{sha256: first seen} for [(sha256, path)], recording the new ones as seen ``now`` (one commit)."""
+        if not items:
+            return {}
+        with self.transaction():
+            self.db.executemany("INSERT OR IGNORE INTO seen VALUES (?, ?, ?)",
+                                [(sha, _stamp(now), path) for sha, path in items])
+        out = {}
+        shas = sorted({sha for sha, _path in items})
+        for i in range(0, len(shas), 500):
+            chunk = shas[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            for sha, when in self.db.execute(f"SELECT sha256, first_seen FROM seen WHERE sha256 IN ({marks})", chunk):
+                out[sha] = dt.datetime.fromisoformat(when)
+        return out
+
     def note_seen(self, sha256: str, path: str, when: dt.datetime) -> None:
         """Record that the desk first saw these bytes at ``when`` (kept if already known)."""
         self.db.execute("INSERT OR IGNORE INTO seen VALUES (?, ?, ?)", (sha256, _stamp(when), path))
