@@ -171,6 +171,7 @@ def status_report(desk: Desk, spec: Spec, period: Period, now: Optional[dt.datet
     Writes nothing but the first-seen times of files new to the desk (their received time).
     """
     from .consolidate import _RunLock, assess, recover_outputs
+    from .feedback import plain_place
     from .findings import ERROR
     check_period(spec, period)
     key = signing.load_key(desk.secret_path, create=False)
@@ -201,7 +202,7 @@ def status_report(desk: Desk, spec: Spec, period: Period, now: Optional[dt.datet
             state = "需退回" if errors else "可采用"
             lines.append(f"  {state}  {unit}（{e.path}，收到 {e.received:%Y-%m-%d %H:%M}{late}）")
             for f in errors:
-                lines.append(f"      {f.where() or '文件'}：{f.message}")
+                lines.append(f"      {plain_place(f)}：{f.message}")
         for e in a.entries:
             if e.unit is None and e.verdict != "skipped":
                 reason = "；".join(f.message for f in e.findings) or "无法识别"
